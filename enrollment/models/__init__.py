@@ -1,0 +1,22 @@
+from .identities import Identity, IdentityCategory
+from .imports import ImportJob
+from .ledger import Enrollment, LedgerProblem
+from .people import Household, Person
+from .policy import CostShareRule, PolicyVersion, SubsidyRule
+from .regions import Region, RegionMembership, RegionYear
+
+__all__ = [
+    "CostShareRule",
+    "Enrollment",
+    "Household",
+    "Identity",
+    "IdentityCategory",
+    "ImportJob",
+    "LedgerProblem",
+    "Person",
+    "PolicyVersion",
+    "Region",
+    "RegionMembership",
+    "RegionYear",
+    "SubsidyRule",
+]
