@@ -12,6 +12,7 @@ APPROVER = "复核员"
 HEAD = "科室负责人"
 LIAISON = "部门联络员"
 ADMIN = "系统管理员"
+HOSPITAL = "定点医疗机构用户"
 
 ROLE_LABELS = {
     CLERK: _("Clerk"),
@@ -20,6 +21,7 @@ ROLE_LABELS = {
     HEAD: _("Head of section"),
     LIAISON: _("Liaison of another department"),
     ADMIN: _("System administrator"),
+    HOSPITAL: _("Hospital user (eligibility look-up)"),
 }
 
 _READ_REFERENCE = {
@@ -39,6 +41,36 @@ _READ_PEOPLE = {
     "enrollment.importjob": "view",
 }
 
+_READ_CLAIMS = {
+    "claims.hospital": "view",
+    "claims.claim": "view",
+    "claims.settlement": "view",
+    "claims.paymentline": "view",
+    "claims.reimbursementcase": "view",
+    "claims.slapause": "view",
+    "claims.caseevent": "view",
+    "claims.hospitalbatch": "view",
+    "claims.batchline": "view",
+    "claims.calendarday": "view",
+    "claims.calendaryear": "view",
+    "claims.benefitpolicy": "view",
+    "claims.basicbenefitrule": "view",
+    "claims.criticalsegment": "view",
+    "claims.categorytilt": "view",
+    "claims.assistancebenefitrule": "view",
+    "claims.specialdisease": "view",
+}
+_EDIT_BENEFITS = {
+    "claims.benefitpolicy": "view add change",
+    "claims.basicbenefitrule": "view add change delete",
+    "claims.criticalsegment": "view add change delete",
+    "claims.categorytilt": "view add change delete",
+    "claims.assistancebenefitrule": "view add change delete",
+    "claims.specialdisease": "view add change delete",
+    "claims.calendarday": "view add change delete",
+    "claims.calendaryear": "view add change",
+}
+
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     CLERK: {
@@ -49,12 +81,32 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.enrollment": "view add change",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.importjob": "view add",
+        **_READ_CLAIMS,
+        "claims.claim": "view add change",
+        "claims.reimbursementcase": "view add change",
+        "claims.hospitalbatch": "view add change",
     },
-    REVIEWER: {**_READ_REFERENCE, **_READ_PEOPLE},
-    APPROVER: {**_READ_REFERENCE, **_READ_PEOPLE},
+    REVIEWER: {
+        **_READ_REFERENCE,
+        **_READ_PEOPLE,
+        **_READ_CLAIMS,
+        "claims.reimbursementcase": "view change +initial_review",
+        "claims.hospitalbatch": "view change +audit_batch",
+        "claims.batchline": "view change",
+    },
+    APPROVER: {
+        **_READ_REFERENCE,
+        **_READ_PEOPLE,
+        **_READ_CLAIMS,
+        "claims.reimbursementcase": "view change +re_review +pay_case",
+        "claims.hospitalbatch": "view change +pay_batch",
+    },
     HEAD: {
         **_READ_REFERENCE,
         **_READ_PEOPLE,
+        **_READ_CLAIMS,
+        **_EDIT_BENEFITS,
+        "claims.reimbursementcase": "view change +exempt_case",
         "enrollment.person": "view +view_full_id_number",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.regionyear": "view add change",
@@ -69,6 +121,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.importjob": "view add",
     },
     ADMIN: {"*": "*"},
+    HOSPITAL: {"claims.hospital": "view", "claims.claim": "view +lookup_eligibility"},
 }
 
 

@@ -100,7 +100,7 @@ class BasicLayerRule:
 
     ``deductible_delta`` (signed amount) and ``ratio_delta_pp`` (signed fraction, 0.05 = +5 pp) are a category
     tilt such as Chongqing's 2021 "两升两降". A claim missing a required referral gets no tilt and is paid at
-    ``unreferred_ratio`` when the policy sets one (SPEC §4.2, Qiannan §二(七)).
+    ``unreferred_ratio`` when the policy sets one (SPEC §4.2; 黔南医保发〔2019〕36号 (七)).
     """
 
     deductible: Decimal

@@ -266,7 +266,7 @@ def _normalise_pauses(received_on: dt.date, pauses: Iterable[Pause | tuple], tod
     """Validate and sort pauses; events after ``today`` have not happened yet and are dropped / reopened."""
     ordered = sorted(
         (p if isinstance(p, Pause) else Pause(*p) for p in pauses),
-        key=lambda p: p.paused_on,
+        key=lambda p: (p.paused_on, p.resumed_on or dt.date.max),  # same-day pauses: the shorter first
     )
     previous_resume: dt.date | None = received_on
     for index, pause in enumerate(ordered):

@@ -61,8 +61,14 @@ def test_seed_reports_loaded_and_skipped_years():
 def test_seed_2026_matches_state_council_schedule():
     rows = {row.day: (row.kind, row.name) for row in rows_from_chinese_calendar([2026])}
     makeup = sorted(day for day, (kind, _) in rows.items() if kind == MAKEUP_WORKDAY)
-    assert makeup == [D("2026-01-04"), D("2026-02-14"), D("2026-02-28"), D("2026-05-09"), D("2026-09-20"),
-                      D("2026-10-10")]
+    assert makeup == [
+        D("2026-01-04"),
+        D("2026-02-14"),
+        D("2026-02-28"),
+        D("2026-05-09"),
+        D("2026-09-20"),
+        D("2026-10-10"),
+    ]
     assert all(day.weekday() >= 5 for day in makeup)
     spring = sorted(day for day, (kind, name) in rows.items() if kind == HOLIDAY and name == "春节")
     assert spring == [D("2026-02-15") + dt.timedelta(days=i) for i in range(9)]  # 2-15 .. 2-23
@@ -77,8 +83,14 @@ def test_seed_2026_matches_state_council_schedule():
 
 @pytest.mark.parametrize(
     ("year", "name"),
-    [(2009, "国庆节、中秋节"), (2012, "中秋节、国庆节"), (2017, "国庆节、中秋节"), (2020, "国庆节、中秋节"),
-     (2023, "中秋节、国庆节"), (2025, "国庆节、中秋节")],
+    [
+        (2009, "国庆节、中秋节"),
+        (2012, "中秋节、国庆节"),
+        (2017, "国庆节、中秋节"),
+        (2020, "国庆节、中秋节"),
+        (2023, "中秋节、国庆节"),
+        (2025, "国庆节、中秋节"),
+    ],
 )
 def test_seed_names_joint_mid_autumn_national_day_period(year, name):
     rows = rows_from_chinese_calendar([year])
@@ -149,8 +161,15 @@ def test_add_working_days_table(received, n, due_on, provisional):
 
 @pytest.mark.parametrize(
     ("received", "n"),
-    [("2026-09-18", 10), ("2026-02-13", 10), ("2026-02-13", 25), ("2026-09-30", 25), ("2025-09-26", 25),
-     ("2024-12-31", 25), ("2004-01-02", 40)],
+    [
+        ("2026-09-18", 10),
+        ("2026-02-13", 10),
+        ("2026-02-13", 25),
+        ("2026-09-30", 25),
+        ("2025-09-26", 25),
+        ("2024-12-31", 25),
+        ("2004-01-02", 40),
+    ],
 )
 def test_add_working_days_matches_chinese_calendar_directly(received, n):
     assert add_working_days(REAL, D(received), n).due_on == reference_add(D(received), n)
@@ -323,8 +342,11 @@ def test_property_add_working_days(cal, start, n):
     assert working_days_between(cal, deadline.due_on, start) == -n
     # No working day is skipped: the day before the result is still short of n.
     assert working_days_between(cal, start, deadline.due_on - dt.timedelta(days=1)) == n - 1
-    unloaded = any(year not in cal.loaded_years for year in range(start.year, deadline.due_on.year + 1)
-                   if dt.date(year, 12, 31) > start)
+    unloaded = any(
+        year not in cal.loaded_years
+        for year in range(start.year, deadline.due_on.year + 1)
+        if dt.date(year, 12, 31) > start
+    )
     assert deadline.provisional == unloaded
 
 
@@ -521,8 +543,9 @@ def test_property_clock_used_grows_with_time(case, later_by):
     cal, received, allowance, pauses, today = case
     assume(today >= received)
     now = sla_clock(cal, received_on=received, allowance=allowance, pauses=pauses, today=today)
-    later = sla_clock(cal, received_on=received, allowance=allowance, pauses=pauses,
-                      today=today + dt.timedelta(days=later_by))
+    later = sla_clock(
+        cal, received_on=received, allowance=allowance, pauses=pauses, today=today + dt.timedelta(days=later_by)
+    )
     assert later.used >= now.used
     assert later.paused_working_days >= now.paused_working_days
     settled = all(p.paused_on <= today and p.resumed_on is not None and p.resumed_on <= today for p in pauses)

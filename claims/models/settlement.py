@@ -1,0 +1,112 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from enrollment.models import Identity, IdentityCategory, Person, PolicyVersion
+from enrollment.models.choices import FundingSource
+
+from .choices import Layer
+from .claims import Claim
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Settlement(models.Model):
+    """One settlement (结算) of a claim: the policy version and identities applied and the calculation steps.
+
+    Immutable once written. A correction marks it reversed and writes a new one; the money lives in PaymentLine.
+    """
+
+    region_scope = "claim__region"
+
+    claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.PROTECT, related_name="settlements")
+    policy = models.ForeignKey(
+        PolicyVersion, verbose_name=_("policy version"), on_delete=models.PROTECT, related_name="settlements")
+    year = models.PositiveSmallIntegerField(_("year"))
+    basic = models.DecimalField(_("basic insurance"), **MONEY)
+    critical = models.DecimalField(_("critical illness insurance"), **MONEY)
+    assistance = models.DecimalField(_("medical assistance"), **MONEY)
+    hospital_borne = models.DecimalField(_("borne by hospital"), **MONEY)
+    patient_pays = models.DecimalField(_("paid by patient"), **MONEY)
+    basic_category = models.ForeignKey(
+        IdentityCategory, verbose_name=_("category applied (basic)"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+")
+    critical_category = models.ForeignKey(
+        IdentityCategory, verbose_name=_("category applied (critical illness)"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+")
+    assistance_category = models.ForeignKey(
+        IdentityCategory, verbose_name=_("category applied (assistance)"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+")
+    identity = models.ForeignKey(
+        Identity, verbose_name=_("identity applied"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+")
+    steps = models.JSONField(_("calculation"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("settled by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+")
+    created_at = models.DateTimeField(_("settled at"), auto_now_add=True)
+    reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reversed by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+")
+    reversal_reason = models.CharField(_("reason for correction"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement")
+        verbose_name_plural = _("settlements")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    basic__gte=0, critical__gte=0, assistance__gte=0, hospital_borne__gte=0, patient_pays__gte=0),
+                name="settlement_non_negative",
+            ),
+            # At most one live settlement per claim.
+            models.UniqueConstraint(
+                fields=["claim"], condition=models.Q(reversed_at__isnull=True), name="settlement_one_current"),
+        ]
+
+    def __str__(self):
+        return f"{self.claim} @ {self.created_at:%Y-%m-%d}"
+
+    @property
+    def total(self):
+        return self.basic + self.critical + self.assistance + self.hospital_borne + self.patient_pays
+
+
+class PaymentLine(models.Model):
+    """An immutable line of a settlement: a layer, an amount and who funds it.
+
+    Year-to-date figures are sums over these lines; a reversal adds negative lines instead of editing old ones.
+    """
+
+    region_scope = "claim__region"
+
+    settlement = models.ForeignKey(
+        Settlement, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="lines")
+    claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.PROTECT, related_name="payment_lines")
+    person = models.ForeignKey(Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField(_("year"))
+    layer = models.CharField(_("layer"), max_length=20, choices=Layer.choices)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    funding_source = models.CharField(_("funding source"), max_length=32, choices=FundingSource.choices, blank=True)
+    is_reversal = models.BooleanField(_("reversal"), default=False)
+    created_at = models.DateTimeField(_("posted at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment line")
+        verbose_name_plural = _("payment lines")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["person", "year", "layer"], name="paymentline_ytd")]
+
+    def __str__(self):
+        return f"{self.get_layer_display()} {self.amount}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError(_("Payment lines cannot be changed; reverse the settlement instead."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(_("Payment lines cannot be deleted; reverse the settlement instead."))
