@@ -5,3 +5,18 @@ from django.utils.translation import gettext_lazy as _
 class ClaimsConfig(AppConfig):
     name = "claims"
     verbose_name = _("Claims and settlement")
+
+    def ready(self):
+        from django.db.models.signals import pre_delete
+
+        from .models import PaymentLine
+        from .policyfile import register_benefits_section
+        from .services.policy_lock import connect_policy_lock
+        from .services.settlement import refuse_payment_line_delete
+
+        # Enrollment owns the policy-file format, the loader and the edit hook; claims plugs into all three here
+        # because enrollment may not import claims.
+        connect_policy_lock()
+        register_benefits_section()
+        pre_delete.connect(
+            refuse_payment_line_delete, sender=PaymentLine, dispatch_uid="claims.payment_line_immutable")

@@ -7,6 +7,8 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("enrollment/", include("enrollment.urls")),
+    path("claims/", include("claims.urls")),
+    path("api/eligibility/", include("claims.eligibility")),
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:

@@ -1,8 +1,13 @@
 from django.urls import path
 
+from .imports import views as import_views
+
 app_name = "enrollment"
 
-urlpatterns: list = [
-    path("", lambda request: None, name="placeholder") if False else None,
+urlpatterns = [
+    path("imports/", import_views.import_start, name="import-start"),
+    path("imports/confirm/", import_views.import_confirm, name="import-confirm"),
+    path("imports/<int:pk>/", import_views.import_result, name="import-result"),
+    path("imports/<int:pk>/status/", import_views.import_status, name="import-status"),
+    path("imports/templates/<slug:kind>.xlsx", import_views.import_template, name="import-template"),
 ]
-urlpatterns = [p for p in urlpatterns if p is not None]

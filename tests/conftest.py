@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.utils import translation
 
 from enrollment import roles
 
@@ -43,6 +44,27 @@ def province_user(regions):
 @pytest.fixture
 def head_a(regions):
     return make_user("head_a", roles=(roles.HEAD,), regions=(regions["a"],))
+
+
+@pytest.fixture(autouse=True)
+def _test_environment(settings):
+    """What every test shares.
+
+    - The test client speaks plain HTTP to a DEBUG-off site: no HTTPS redirect, and static files without the
+      manifest that `collectstatic` writes at deployment.
+    - Users are made per test: a fast password hasher keeps the suite quick.
+    - Messages are asserted in the msgid language (English). The Chinese catalogue's completeness is pinned by
+      tests/project/test_translations.py and Chinese rendering by tests/project/test_chinese_first.py.
+    """
+    settings.SECURE_SSL_REDIRECT = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

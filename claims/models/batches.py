@@ -39,6 +39,8 @@ class HospitalBatch(ConcurrentTransitionMixin, models.Model):
     declared_total = models.DecimalField(_("declared total"), default=0, **MONEY)
     advance_ratio = models.DecimalField(_("advance ratio"), max_digits=5, decimal_places=4)
     advance_amount = models.DecimalField(_("advance amount"), default=0, **MONEY)
+    # Frozen from the policy at receipt, like final_working_days, so a calendar change recomputes the same allowance.
+    advance_working_days = models.PositiveSmallIntegerField(_("advance allowed working days"))
     advance_due_on = models.DateField(_("advance due on"))
     advance_provisional = models.BooleanField(_("advance deadline provisional"), default=False)
     advance_paid_on = models.DateField(_("advance paid on"), null=True, blank=True)

@@ -85,7 +85,11 @@ class ReimbursementCase(ConcurrentTransitionMixin, models.Model):
                 violation_error_message=_("An exemption needs a reason and a head's sign-off."),
             ),
         ]
-        indexes = [models.Index(fields=["state", "sla_due_on"], name="case_state_due")]
+        indexes = [
+            models.Index(fields=["state", "sla_due_on"], name="case_state_due"),
+            # The queues' order: lets PostgreSQL walk the first page in due order instead of sorting every open case.
+            models.Index(fields=["sla_due_on", "received_on", "id"], name="case_due_order"),
+        ]
         permissions = [
             ("initial_review", _("Can do the initial review (初审)")),
             ("re_review", _("Can do the re-review (复核)")),

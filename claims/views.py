@@ -1,0 +1,380 @@
+"""Reviewers' queue pages and the case / batch pages with their action buttons, in the admin's look.
+
+Thin: the queues come from ``claims.queues``, every action calls a service of ``claims.services`` which enforces the
+rules (state, permission, region, four eyes); the pages merely hide the buttons a user may not use. Errors of the
+service come back on the page: permission → 403, someone else moved the record meanwhile → 409, other → 400.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from claims.calendar import work_calendar
+from claims.filters import BatchQueueFilter, CaseQueueFilter, IsoDateInput
+from claims.models import HospitalBatch, ReimbursementCase, Settlement
+from claims.models.batches import BatchState
+from claims.models.reimbursement import CaseState
+from claims.queues import (
+    DueStatus,
+    batch_queue,
+    case_due_conditions,
+    case_queue,
+    due_soon_until,
+    queue_counts,
+    with_remaining_working_days,
+)
+from claims.rules.workdays import status_for, working_days_between
+from claims.services import batches as batch_services
+from claims.services import reimbursement as case_services
+from claims.services.reimbursement import ConcurrentChange
+from enrollment.scoping import scope_queryset
+
+PAGE_SIZE = 50
+LINES_PAGE_SIZE = 100
+
+
+class KnownCountPaginator(Paginator):
+    """A paginator told its count (taken by the queue's one aggregate query) instead of running COUNT(*) again."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count
+
+
+def _clock(calendar, today, due_on, status=None) -> dict:
+    """What the queue rows carry (due status, working days left / overdue), for one record's page."""
+    if due_on is None:
+        return {"due_status": status, "remaining_working_days": None, "overdue_working_days": 0}
+    remaining = working_days_between(calendar, today, due_on)
+    return {"due_status": status or status_for(calendar, due_on, today), "remaining_working_days": remaining,
+            "overdue_working_days": max(0, -remaining)}
+
+
+def _labelled_events(events, *, actions: dict, states) -> list:
+    """Workflow events with the action and states in words, as the page shows them."""
+    action_labels = {"register": _("Registered"), "receive": _("Received"),
+                     **{name: label for name, (_method, label) in actions.items()}}
+    state_labels = dict(states.choices)
+    events = list(events)
+    for event in events:
+        event.action_label = action_labels.get(event.transition, event.transition)
+        event.from_label = state_labels.get(event.from_state, event.from_state)
+        event.to_label = state_labels.get(event.to_state, event.to_state)
+    return events
+
+
+def _context(request, **extra):
+    return {**admin.site.each_context(request), **extra}
+
+
+def _query(request, **changes) -> str:
+    """The current query string with ``changes`` applied (None removes a parameter); page resets unless given."""
+    params = request.GET.copy()
+    params.pop("p", None)
+    for key, value in changes.items():
+        params.pop(key, None)
+        if value not in (None, ""):
+            params[key] = value
+    return "?" + urlencode(sorted(params.items()), doseq=False) if params else "?"
+
+
+def _require_view(request, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(_("You may not view this queue."))
+
+
+def _queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope,
+                due_conditions=None, statuses=None):
+    filterset = filterset_class(request.GET, queryset=queryset, request=request, due_conditions=due_conditions)
+    counts = queue_counts(filterset.queryset_without("due"))
+    tab = filterset.form.cleaned_data.get("due") if filterset.is_valid() else None
+    paginator = KnownCountPaginator(filterset.qs, PAGE_SIZE, count=counts.get(tab) if tab else counts["all"])
+    page = paginator.get_page(request.GET.get("p"))
+    rows = with_remaining_working_days(page.object_list, today=today, calendar=calendar, due_attr=due_attr)
+    tabs = [{"value": "", "label": _("All waiting") if scope == "mine" else _("All open"), "count": counts["all"],
+             "url": _query(request, due=None), "active": not tab}]
+    tabs += [{"value": value, "label": label, "count": counts[value], "url": _query(request, due=value),
+              "active": tab == value} for value, label in DueStatus.CHOICES if statuses is None or value in statuses]
+    pages = {
+        "previous": _query(request, p=page.previous_page_number()) if page.has_previous() else None,
+        "next": _query(request, p=page.next_page_number()) if page.has_next() else None,
+    }
+    return TemplateResponse(request, template, _context(
+        request, title=title, filter=filterset, rows=rows, page_obj=page, paginator=paginator, tabs=tabs,
+        pages=pages, today=today, scope=scope, scope_mine_url=_query(request, scope=None),
+        scope_all_url=_query(request, scope="all"), status_labels=DueStatus.LABELS))
+
+
+@staff_member_required
+def case_queue_view(request):
+    """待办: manual reimbursements waiting for me (or all open ones of my regions), by due date."""
+    _require_view(request, "claims.view_reimbursementcase")
+    today, calendar = timezone.localdate(), work_calendar()
+    scope = "all" if request.GET.get("scope") == "all" else "mine"
+    queryset = case_queue(request.user, today=today, calendar=calendar, mine=scope == "mine")
+    return _queue_page(
+        request, queryset=queryset, filterset_class=CaseQueueFilter, template="claims/case_queue.html",
+        title=_("Manual reimbursements: my queue") if scope == "mine" else _("Manual reimbursements: all open"),
+        today=today, calendar=calendar, due_attr="sla_due_on", scope=scope,
+        due_conditions=case_due_conditions(today, due_soon_until(calendar, today)))
+
+
+@staff_member_required
+def batch_queue_view(request):
+    """待办: hospital batches needing the advance payment, the audit or the final payment."""
+    _require_view(request, "claims.view_hospitalbatch")
+    today, calendar = timezone.localdate(), work_calendar()
+    scope = "all" if request.GET.get("scope") == "all" else "mine"
+    queryset = batch_queue(request.user, today=today, calendar=calendar, mine=scope == "mine")
+    return _queue_page(
+        request, queryset=queryset, filterset_class=BatchQueueFilter, template="claims/batch_queue.html",
+        title=_("Hospital batches: my queue") if scope == "mine" else _("Hospital batches: all open"),
+        today=today, calendar=calendar, due_attr="due_on", scope=scope,
+        statuses={DueStatus.OVERDUE, DueStatus.DUE_SOON, DueStatus.ON_TRACK})  # batches never pause
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Action forms: their cleaned data are the services' keyword arguments
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _note():
+    return forms.CharField(label=gettext_lazy("note"), required=False, max_length=300)
+
+
+def _date(label):
+    return forms.DateField(label=label, widget=IsoDateInput(), initial=timezone.localdate)
+
+
+class NoteForm(forms.Form):
+    note = _note()
+
+
+class PayCaseForm(forms.Form):
+    paid_on = _date(gettext_lazy("paid on"))
+    reference = forms.CharField(label=gettext_lazy("payment reference"), max_length=64)
+    account = forms.CharField(label=gettext_lazy("paid to account"), max_length=32, required=False,
+                              help_text=gettext_lazy("Empty: the account registered with the application."))
+
+
+class ReturnForm(forms.Form):
+    documents_requested = forms.CharField(label=gettext_lazy("documents requested"), max_length=300)
+
+
+class ResubmitForm(forms.Form):
+    documents = forms.CharField(label=gettext_lazy("documents received"), max_length=300, required=False)
+    note = _note()
+
+
+class ExemptForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=gettext_lazy("exemption"), choices=ReimbursementCase._meta.get_field("exempt_kind").choices)
+    reason = forms.CharField(label=gettext_lazy("reason for exemption"), max_length=300)
+
+
+class RefuseForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("reason for refusal"), max_length=300)
+
+
+class PayBatchForm(forms.Form):
+    paid_on = _date(gettext_lazy("paid on"))
+    reference = forms.CharField(label=gettext_lazy("payment reference"), max_length=64)
+    note = _note()
+
+
+class AuditForm(forms.Form):
+    rejections = forms.CharField(
+        label=gettext_lazy("rejected claims"), required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text=gettext_lazy("One line per rejected claim: the claim number, a space, then the reason. "
+                               "Every other claim of the batch is approved."))
+    note = _note()
+
+    def __init__(self, *args, batch: HospitalBatch, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch = batch
+
+    def clean_rejections(self):
+        wanted: dict[str, str] = {}
+        errors = []
+        for number, line in enumerate(self.cleaned_data["rejections"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            claim_number, _sep, reason = line.strip().partition(" ")
+            claim_number = claim_number.strip().rstrip(":：,，")
+            if not reason.strip():
+                errors.append(_("Line %(line)d: give a reason after the claim number.") % {"line": number})
+            wanted[claim_number] = reason.strip()
+        ids = dict(self.batch.lines.filter(claim__number__in=wanted).values_list("claim__number", "claim_id"))
+        errors += [_("Claim %(claim)s is not in this batch.") % {"claim": number}
+                   for number in wanted if number not in ids]
+        if errors:
+            raise ValidationError(errors)
+        return {ids[number]: reason for number, reason in wanted.items()}
+
+
+CASE_FORMS = {
+    "initial_review": NoteForm,
+    "re_review": NoteForm,
+    "pay": PayCaseForm,
+    "return_for_documents": ReturnForm,
+    "resubmit": ResubmitForm,
+    "exempt": ExemptForm,
+    "refuse": RefuseForm,
+    "withdraw": NoteForm,
+}
+CASE_SERVICES = {name: getattr(case_services, name) for name in CASE_FORMS}
+BATCH_FORMS = {"pay_advance": PayBatchForm, "audit": AuditForm, "pay_final": PayBatchForm}
+BATCH_SERVICES = {name: getattr(batch_services, name) for name in BATCH_FORMS}
+
+
+def _run_service(request, service, **kwargs):
+    """Call a service; return (status, message) of a refusal, or None on success."""
+    try:
+        service(by=request.user, **kwargs)
+    except PermissionDenied as error:
+        return 403, str(error) or _("You may not do this.")
+    except ConcurrentChange as error:
+        return 409, " ".join(error.messages)
+    except ValidationError as error:
+        return 400, " ".join(error.messages)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Manual reimbursement case
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _case_or_404(request, pk) -> ReimbursementCase:
+    queryset = ReimbursementCase.objects.select_related(
+        "claim__person", "claim__hospital", "claim__region", "registered_by", "initial_reviewer", "re_reviewer",
+        "paid_by", "exempt_signed_off_by")
+    return get_object_or_404(scope_queryset(queryset, request.user), pk=pk)
+
+
+def _case_page(request, case, *, bound_form=None, bound_action=None, error=None, status=200):
+    today, calendar = timezone.localdate(), work_calendar()
+    actions = []
+    for name in case_services.available_case_actions(case, request.user):
+        form_class = CASE_FORMS[name]
+        form = bound_form if name == bound_action else form_class(prefix=name)
+        actions.append({"name": name, "label": case_services.CASE_ACTIONS[name][1], "form": form,
+                        "url": reverse("claims:case_action", args=[case.pk, name])})
+    if case.exempt:
+        clock = _clock(calendar, today, None, DueStatus.EXEMPTED)
+    elif case.state == CaseState.RETURNED or case.sla_due_on is None:
+        clock = _clock(calendar, today, None, DueStatus.PAUSED)
+    else:
+        clock = _clock(calendar, today, case.sla_due_on)
+    return TemplateResponse(request, "claims/case_detail.html", _context(
+        request, title=_("Manual reimbursement %(claim)s") % {"claim": case.claim.number}, case=case,
+        claim=case.claim, settlement=Settlement.objects.filter(claim=case.claim, reversed_at__isnull=True).first(),
+        pauses=list(case.pauses.select_related("paused_by")),
+        events=_labelled_events(case.events.select_related("by"), actions=case_services.CASE_ACTIONS,
+                                states=CaseState),
+        actions=actions, clock=clock, today=today, error=error), status=status)
+
+
+@staff_member_required
+def case_detail_view(request, pk):
+    _require_view(request, "claims.view_reimbursementcase")
+    return _case_page(request, _case_or_404(request, pk))
+
+
+@require_POST
+@staff_member_required
+def case_action_view(request, pk, action):
+    _require_view(request, "claims.view_reimbursementcase")
+    case = _case_or_404(request, pk)
+    if action not in CASE_FORMS:
+        raise PermissionDenied(_("Unknown action."))
+    form = CASE_FORMS[action](request.POST, prefix=action)
+    if not form.is_valid():
+        return _case_page(request, case, bound_form=form, bound_action=action,
+                          error=_("Please correct the errors below."), status=400)
+    refusal = _run_service(request, CASE_SERVICES[action], case=case, **form.cleaned_data)
+    if refusal:
+        status, message = refusal
+        case = _case_or_404(request, pk)  # as it is now, not as the failed attempt left the copy
+        return _case_page(request, case, bound_form=form, bound_action=action, error=message, status=status)
+    messages.success(request, _("%(action)s: done.") % {"action": case_services.CASE_ACTIONS[action][1]})
+    return redirect("claims:case_detail", pk=case.pk)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hospital batch
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _batch_or_404(request, pk) -> HospitalBatch:
+    queryset = HospitalBatch.objects.select_related("hospital", "region", "auditor")
+    return get_object_or_404(scope_queryset(queryset, request.user), pk=pk)
+
+
+def _batch_form(name, batch, data=None):
+    kwargs = {"batch": batch} if name == "audit" else {}
+    return BATCH_FORMS[name](data, prefix=name, **kwargs)
+
+
+def _batch_page(request, batch, *, bound_form=None, bound_action=None, error=None, status=200):
+    today, calendar = timezone.localdate(), work_calendar()
+    actions = []
+    for name in batch_services.available_batch_actions(batch, request.user):
+        form = bound_form if name == bound_action else _batch_form(name, batch)
+        actions.append({"name": name, "label": batch_services.BATCH_ACTIONS[name][1], "form": form,
+                        "url": reverse("claims:batch_action", args=[batch.pk, name])})
+    due_on = batch.advance_due_on if batch.advance_paid_on is None else batch.final_due_on
+    open_batch = batch.final_paid_on is None
+    clock = _clock(calendar, today, due_on) if (due_on and open_batch) else None
+    lines = Paginator(batch.lines.select_related("claim__person").order_by("pk"), LINES_PAGE_SIZE)
+    lines_page = lines.get_page(request.GET.get("p"))
+    return TemplateResponse(request, "claims/batch_detail.html", _context(
+        request, title=_("Hospital batch %(number)s") % {"number": batch.number}, batch=batch, actions=actions,
+        clock=clock, lines_page=lines_page,
+        events=_labelled_events(batch.events.select_related("by"), actions=batch_services.BATCH_ACTIONS,
+                                states=BatchState),
+        today=today, error=error), status=status)
+
+
+@staff_member_required
+def batch_detail_view(request, pk):
+    _require_view(request, "claims.view_hospitalbatch")
+    return _batch_page(request, _batch_or_404(request, pk))
+
+
+@require_POST
+@staff_member_required
+def batch_action_view(request, pk, action):
+    _require_view(request, "claims.view_hospitalbatch")
+    batch = _batch_or_404(request, pk)
+    if action not in BATCH_FORMS:
+        raise PermissionDenied(_("Unknown action."))
+    form = _batch_form(action, batch, request.POST)
+    if not form.is_valid():
+        return _batch_page(request, batch, bound_form=form, bound_action=action,
+                           error=_("Please correct the errors below."), status=400)
+    refusal = _run_service(request, BATCH_SERVICES[action], batch=batch, **form.cleaned_data)
+    if refusal:
+        status, message = refusal
+        batch = _batch_or_404(request, pk)
+        return _batch_page(request, batch, bound_form=form, bound_action=action, error=message, status=status)
+    messages.success(request, _("%(action)s: done.") % {"action": batch_services.BATCH_ACTIONS[action][1]})
+    return redirect("claims:batch_detail", pk=batch.pk)

@@ -1,0 +1,420 @@
+"""Shared admin machinery: region isolation, ID masking, searches that use indexes, counts that scale.
+
+`RegionScopedAdminMixin` is the admin's single use of `enrollment.scoping`. Every changelist, change/delete page,
+history page, autocomplete answer and export goes through `get_queryset`, so all of them are scoped by the same
+call; foreign-key choices and the server-side check on save use the same rule.
+"""
+
+import contextlib
+import re
+from datetime import date
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
+from ..idnumbers import mask_id_number, parse_id_number
+from ..models import Region
+from ..scoping import scope_queryset, sees_everything, user_region_paths, visible_regions
+
+_LOOKS_LIKE_ID = re.compile(r"^(\d{15}|\d{17}[\dX])$")
+
+
+# --- ID numbers -------------------------------------------------------------------------------------------------
+
+def can_see_full_id(request) -> bool:
+    return request.user.has_perm(FULL_ID_PERMISSION)
+
+
+def shown_id_number(request, number: str) -> str:
+    """The ID number as this user may see it: whole with the permission, masked otherwise."""
+    return number if can_see_full_id(request) else mask_id_number(number)
+
+
+def id_number_column(request, path: str = "id_number"):
+    """A changelist column with the ID number as this request's user may see it.
+
+    Built per request because a ModelAdmin instance is shared by all requests: storing the user on it would let
+    one user's permission leak into another's page.
+    """
+    show_full = can_see_full_id(request)
+    attrs = path.split("__")
+
+    @admin.display(description=_("ID number"), ordering=path)
+    def id_number_display(obj):
+        number = obj
+        for attr in attrs:
+            number = getattr(number, attr)
+        return number if show_full else mask_id_number(number)
+
+    return id_number_display
+
+
+def replace_id_column(list_display, column, name: str = "id_number_display") -> list:
+    return [column if item == name else item for item in list_display]
+
+
+def looks_like_id_number(term: str) -> bool:
+    return bool(_LOOKS_LIKE_ID.match(term.replace(" ", "").upper()))
+
+
+def person_search_q(term: str, prefix: str = "") -> Q:
+    """Exact ID number (normalised, 15 → 18 digits) or name prefix; both use an index, never a scan.
+
+    `prefix` reaches the person through a relation, e.g. "person__".
+    """
+    term = term.strip()
+    if looks_like_id_number(term):
+        compact = term.replace(" ", "").upper()
+        numbers = {compact}
+        # An invalid number cannot be on file: the exact lookup of what was typed simply finds nothing.
+        with contextlib.suppress(ValidationError):
+            numbers.add(parse_id_number(compact).number)
+        return Q(**{f"{prefix}id_number__in": sorted(numbers)})
+    return Q(**{f"{prefix}name__startswith": term})
+
+
+# --- Region scoping ---------------------------------------------------------------------------------------------
+
+def _region_path_of(instance) -> str | None:
+    """The materialised region path an object belongs to, following the model's `region_scope`.
+
+    A region itself is placed by its (possibly new) parent, so creating or moving a region is checked where it
+    would land. Returns None when the chain is incomplete (no region chosen yet, related row gone).
+    """
+    if isinstance(instance, Region):
+        if instance.parent_id is None:
+            return f"/{instance.code}/" if instance.code else None
+        try:
+            return instance.compute_path()
+        except ObjectDoesNotExist:
+            return None
+    target = instance
+    lookup = type(instance).region_scope
+    try:
+        for attr in lookup.split("__") if lookup else []:
+            target = getattr(target, attr)
+            if target is None:
+                return None
+    except ObjectDoesNotExist:
+        return None
+    return target.path if isinstance(target, Region) else None
+
+
+def user_can_write_at(user, path: str | None) -> bool:
+    paths = user_region_paths(user)
+    if paths is None:
+        return True
+    if not path:
+        return False
+    return any(path.startswith(p) for p in paths)
+
+
+def scoped_choices(model, user) -> QuerySet | None:
+    """Choices for a foreign key to `model`: regions and region-scoped rows the user may use.
+
+    Regions and working data (people, households) are limited to the user's subtree; reference data that is read
+    from above (policy versions) also offers the ancestors' rows. Unscoped models (categories) are left alone.
+    """
+    if model is Region:
+        return visible_regions(user)
+    if getattr(model, "region_scope", None) is None:
+        return None
+    for_change = not getattr(model, "region_scope_reads_ancestors", False)
+    return scope_queryset(model._default_manager.all(), user, for_change=for_change)
+
+
+def _freeze_choices(formfield):
+    """Evaluate a select's choices once: inline forms otherwise re-run the same query for every row."""
+    if isinstance(formfield, forms.ModelChoiceField) and type(formfield.widget) in (forms.Select,
+                                                                                    forms.SelectMultiple):
+        # A comprehension, not list(): list() asks the iterator's len() first, which is one more COUNT query.
+        formfield.choices = [choice for choice in formfield.choices]  # noqa: C416
+    return formfield
+
+
+def scoped_form_class(form_class, user):
+    """Subclass a ModelForm so saving an object outside the user's regions is refused on the server.
+
+    The choices are already limited; this catches what they cannot: a region reached through another field
+    (an identity's person), a forged POST, a region moved under someone else's parent.
+    """
+
+    class RegionScopedForm(form_class):
+        def _post_clean(self):
+            super()._post_clean()
+            if self._errors:
+                return  # the form is refused anyway; a missing region would only add a confusing second error
+            path = _region_path_of(self.instance)
+            if not user_can_write_at(user, path):
+                self.add_error(None, forms.ValidationError(
+                    _("You can only save records of the regions you work in."), code="region_out_of_scope"))
+
+    RegionScopedForm.__name__ = form_class.__name__
+    return RegionScopedForm
+
+
+class _ScopedForeignKeysMixin:
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = scoped_choices(db_field.related_model, request.user)
+            if queryset is not None:
+                kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def object_is_writable(self, request, obj) -> bool:
+        if obj is None or obj.pk is None or sees_everything(request.user):
+            return True
+        return user_can_write_at(request.user, _region_path_of(obj))
+
+
+class NotFoundMixin:
+    """Answer 404 for a row outside get_queryset, as for one that does not exist.
+
+    Django redirects to the index when get_object finds nothing; another region's row must look exactly like a
+    row that does not exist (no existence oracle), and a 404 is also what tests and monitoring can see.
+    """
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404
+
+
+class RegionScopedAdminMixin(NotFoundMixin, _ScopedForeignKeysMixin):
+    """Put first in a ModelAdmin's bases (before SimpleHistoryAdmin / ExportMixin) for a region-scoped model."""
+
+    def get_queryset(self, request):
+        return scope_queryset(super().get_queryset(request), request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return scoped_form_class(super().get_form(request, obj, change, **kwargs), request.user)
+
+    def has_change_permission(self, request, obj=None):
+        # Reference data is read from above (a county reads the province's policy) but changed only at home.
+        return super().has_change_permission(request, obj) and self.object_is_writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.object_is_writable(request, obj)
+
+    # simple_history falls back to the latest historical record when the live row is not in get_queryset (meant
+    # for deleted rows), which would show other regions' history; only the user's own rows, live or deleted.
+    def history_view(self, request, object_id, extra_context=None):
+        self._require_history_in_scope(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._require_history_in_scope(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def _require_history_in_scope(self, request, object_id):
+        object_id = unquote(object_id)
+        try:
+            if self.get_queryset(request).filter(pk=object_id).exists():
+                return
+            if self.model._default_manager.filter(pk=object_id).exists():
+                raise Http404
+        except (ValueError, ValidationError):
+            raise Http404
+        if sees_everything(request.user):
+            return
+        history = getattr(self.model, self.model._meta.simple_history_manager_attribute)
+        record = history.filter(pk=object_id).order_by("-history_date").first()
+        if record is None or not user_can_write_at(request.user, _region_path_of(record.instance)):
+            raise Http404
+
+
+class RegionScopedInlineMixin(_ScopedForeignKeysMixin):
+    """The same rule for inlines: rows, choices, saving, and no editing under a parent the user cannot change."""
+
+    def get_queryset(self, request):
+        return scope_queryset(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return _freeze_choices(super().formfield_for_foreignkey(db_field, request, **kwargs))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = scoped_form_class(formset.form, request.user)
+        return formset
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self.object_is_writable(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.object_is_writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.object_is_writable(request, obj)
+
+
+# --- List filters -----------------------------------------------------------------------------------------------
+
+class RegionListFilter(admin.SimpleListFilter):
+    """Only the user's regions as choices (the default FK filter would list every region of the country);
+    choosing one keeps its whole subtree."""
+
+    title = _("region")
+    parameter_name = "region"
+    region_lookup = "region"
+    with_ancestors = False
+
+    def lookups(self, request, model_admin):
+        regions = (visible_regions(request.user, with_ancestors=self.with_ancestors)
+                   .order_by("path").only("pk", "name", "code", "path"))
+        # Indent by depth (an ideographic space per level) so the tree reads as one.
+        return [(str(r.pk), "\u3000" * (r.path.count("/") - 2) + str(r)) for r in regions]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        path = (visible_regions(request.user, with_ancestors=self.with_ancestors)
+                .filter(pk=int(value)).values_list("path", flat=True).first())
+        if path is None:
+            return queryset.none()
+        field = f"{self.region_lookup}__path__startswith" if self.region_lookup else "path__startswith"
+        return queryset.filter(**{field: path})
+
+
+def region_list_filter(lookup: str, *, with_ancestors: bool = False, title=None):
+    """A RegionListFilter for a model that reaches its region through `lookup` ("" for Region itself)."""
+    attrs = {"region_lookup": lookup, "with_ancestors": with_ancestors}
+    if title is not None:
+        attrs["title"] = title
+    return type("RegionListFilter", (RegionListFilter,), attrs)
+
+
+def plan_year_choices() -> list[tuple[str, str]]:
+    """Plan years offered by filters: the years with regional statistics plus this year and the next.
+
+    Taken from the small statistics table; a DISTINCT over the ledger would scan millions of rows.
+    """
+    from ..models import RegionYear
+
+    this_year = timezone.localdate().year
+    years = set(RegionYear.objects.values_list("year", flat=True).distinct()) | {this_year, this_year + 1}
+    return [(str(y), str(y)) for y in sorted(years, reverse=True)]
+
+
+class PlanYearFilter(admin.SimpleListFilter):
+    title = _("plan year")
+    parameter_name = "plan_year"
+
+    def lookups(self, request, model_admin):
+        return plan_year_choices()
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(plan_year=int(value))
+
+
+class ValidTodayFilter(admin.SimpleListFilter):
+    title = _("valid today")
+    parameter_name = "valid_today"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        from ..models.identities import valid_on
+
+        today = timezone.localdate()
+        if self.value() == "yes":
+            return queryset.filter(valid_on(today))
+        if self.value() == "no":
+            return queryset.exclude(valid_on(today))
+        return queryset
+
+
+# --- Counting -------------------------------------------------------------------------------------------------
+
+class EstimatedCountPaginator(Paginator):
+    """On PostgreSQL, an unfiltered list of a big table takes the planner's row estimate instead of COUNT(*).
+
+    COUNT(*) over millions of rows costs seconds on every page view; a filtered or searched list (and every
+    list of a region-limited user, which carries the region condition) is counted exactly. Below the threshold,
+    or before the table was ever analysed (reltuples is -1 or 0), the exact count is cheap and used.
+    """
+
+    estimate_threshold = 100_000
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if isinstance(queryset, QuerySet) and not queryset.query.where and not queryset.query.distinct:
+            connection = connections[queryset.db]
+            if connection.vendor == "postgresql":
+                estimate = table_row_estimate(queryset.model._meta.db_table, using=queryset.db)
+                if estimate >= self.estimate_threshold:
+                    return estimate
+        return super().count
+
+
+def table_row_estimate(table: str, *, using: str = "default") -> int:
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else -1
+
+
+# --- Export and import buttons ------------------------------------------------------------------------------------
+
+class SafeExportMixin:
+    """Exports in the formats that neutralise spreadsheet formulas, with the requesting user handed to the
+    resource (it masks ID numbers and re-applies the region scope)."""
+
+    to_encoding = "utf-8-sig"  # Excel on Chinese Windows reads a CSV as GBK unless it starts with a BOM
+
+    def get_export_formats(self):
+        return list(SAFE_EXPORT_FORMATS)
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        resource_kwargs = super().get_export_resource_kwargs(request, **kwargs)
+        resource_kwargs["user"] = request.user
+        return resource_kwargs
+
+    def get_export_filename(self, request, queryset, file_format):
+        return f"{self.model._meta.model_name}-{timezone.localdate():%Y%m%d}.{file_format.get_extension()}"
+
+
+class ImportLinkMixin:
+    """Adds the "Import" button (to the import pages, `enrollment:import-start?kind=…`) to the changelist."""
+
+    import_kind: str = ""
+    import_permission: str = "enrollment.add_importjob"
+
+    def get_import_start_url(self, request) -> str | None:
+        if not self.import_kind or not request.user.has_perm(self.import_permission):
+            return None
+        try:
+            return f"{reverse('enrollment:import-start')}?kind={self.import_kind}"
+        except NoReverseMatch:
+            return None
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "import_start_url": self.get_import_start_url(request)}
+        return super().changelist_view(request, extra_context)
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+def exists_for_person(model, *conditions: Q, **lookups):
+    """Exists(...) over a person's related rows: filters on people must not join (a join repeats the person)."""
+    return Exists(model.objects.filter(*conditions, person=OuterRef("pk"), **lookups))

@@ -1,0 +1,248 @@
+"""Import services: run an import (dry or real), and move an ImportJob through upload → check → import.
+
+All-or-nothing: a file with any error writes nothing; a clean file is written in one transaction, and a job's
+outcome is committed in that same transaction, so a crash leaves either everything (and "done") or nothing.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..models import ImportJob
+from ..models.imports import ImportKind, ImportStatus
+from .base import Context, Counts, Importer, JobProgress, Progress, Row
+from .cells import is_blank
+from .columns import PERMISSIONS, bind_headers, looks_like_header
+from .enrollments import EnrollmentsImporter
+from .errors import ErrorLog, RowError
+from .identities import IdentitiesImporter
+from .readers import UnreadableFile, open_table
+from .regions import RegionsImporter
+from .roster import RosterImporter
+from .writer import Writer
+
+IMPORTERS: dict[str, type[Importer]] = {
+    ImportKind.REGIONS: RegionsImporter,
+    ImportKind.ROSTER: RosterImporter,
+    ImportKind.IDENTITIES: IdentitiesImporter,
+    ImportKind.ENROLLMENTS: EnrollmentsImporter,
+}
+# Departments' spreadsheets often put a title and a date line above the header; look this far for it.
+HEADER_SEARCH_ROWS = 10
+_CHANGE_REASON_LENGTH = 100  # simple_history's history_change_reason column
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    file_name: str
+    dry_run: bool
+    total_rows: int = 0
+    counts: list[tuple[str, Counts]] = field(default_factory=list)  # (record kind, counts) in display order
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    rejected_rows: int = 0
+    written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    @property
+    def created(self) -> int:
+        return sum(c.create for _label, c in self.counts)
+
+    @property
+    def updated(self) -> int:
+        return sum(c.update for _label, c in self.counts)
+
+    @property
+    def unchanged(self) -> int:
+        return sum(c.unchanged for _label, c in self.counts)
+
+
+def may_import(user, kind: str) -> bool:
+    return kind in PERMISSIONS and user.is_active and user.has_perm(PERMISSIONS[kind])
+
+
+def run_import(*, job_or_file, kind: str | None = None, user=None, dry_run: bool = False,
+               file_name: str | None = None, progress: Progress | None = None) -> ImportResult:
+    """Check a file and, unless `dry_run` or it has errors, write it in one transaction.
+
+    `job_or_file` is an ImportJob (its kind, user and stored file are used and its outcome recorded) or a
+    path / file object (then `kind` and `user` are required).
+    """
+    job = job_or_file if isinstance(job_or_file, ImportJob) else None
+    if job is not None:
+        kind, user, source, file_name = job.kind, job.created_by, job.file, job.original_name
+    else:
+        source = job_or_file
+        file_name = file_name or os.path.basename(str(getattr(source, "name", source)))
+    if kind not in IMPORTERS:
+        raise ValueError(f"unknown import kind {kind!r}")
+    if not may_import(user, kind):
+        raise PermissionDenied(_("You may not import this kind of file."))
+    if progress is None:
+        progress = JobProgress(job) if job is not None and not dry_run else Progress()
+    try:
+        return _run(job, kind, user, source, file_name, dry_run, progress)
+    finally:
+        progress.close()
+
+
+def _run(job, kind, user, source, file_name, dry_run, progress) -> ImportResult:
+    errors = ErrorLog()
+    importer = IMPORTERS[kind](Context(user, errors))
+    total_rows = 0
+    try:
+        with open_table(source) as table:
+            total_rows = _check_rows(importer, table.rows, errors, progress)
+    except UnreadableFile as exc:
+        errors.add(None, "", exc.message)
+    if importer.bound is not None and not importer.bound.missing:
+        importer.resolve()
+    result = _result(importer, file_name, dry_run, total_rows, errors)
+    if dry_run or errors:
+        if job is not None:
+            _record_outcome(job, result)
+        return result
+
+    progress.start_writing(created=result.created, updated=result.updated, objects=importer.objects_to_write)
+    writer = Writer(user=user, reason=_change_reason(file_name), when=timezone.now(), progress=progress)
+    try:
+        with transaction.atomic():
+            importer.write(writer)
+            result.written = True
+            if job is not None:
+                _record_outcome(job, result)
+    except IntegrityError:
+        # Someone added or changed the same records between the check and the write.
+        errors.add(None, "", _("Records in this file were changed by someone else during the import; nothing was "
+                               "written. Import the file again."))
+        result = _result(importer, file_name, dry_run, total_rows, errors)
+        if job is not None:
+            _record_outcome(job, result)
+    return result
+
+
+def _check_rows(importer: Importer, rows, errors: ErrorLog, progress: Progress) -> int:
+    """Find the header row, then check every data row; returns the number of data rows."""
+    columns = importer.columns
+    candidates = []
+    data_rows = 0
+    for number, cells in rows:
+        if all(is_blank(cell) for cell in cells):
+            continue
+        if importer.bound is None:
+            if looks_like_header(cells, columns):
+                importer.bound = bind_headers(cells, columns)
+                for header in importer.bound.duplicated:
+                    errors.add(number, header, _("This column appears twice."))
+                continue
+            candidates.append((number, cells))
+            if len(candidates) < HEADER_SEARCH_ROWS:
+                continue
+            break
+        data_rows += 1
+        importer.check_row(Row(number, cells, importer.bound, errors))
+        progress.validated(data_rows)
+    if importer.bound is None:
+        if not candidates:
+            errors.add(None, "", _("The file is empty."))
+            return 0
+        # Report against the row that looks most like a header (usually row 1).
+        number, cells = max(candidates, key=lambda c: (len(bind_headers(c[1], columns).index), -c[0]))
+        importer.bound = bind_headers(cells, columns)
+        for column in importer.bound.missing:
+            errors.add(number, column.header, _("The file has no column “%(column)s”; it is required.")
+                       % {"column": column.header})
+        return 0
+    if data_rows == 0:
+        errors.add(None, "", _("The file has no data rows below its header."))
+    return data_rows
+
+
+def _result(importer: Importer, file_name: str, dry_run: bool, total_rows: int, errors: ErrorLog) -> ImportResult:
+    return ImportResult(
+        kind=importer.kind, file_name=file_name, dry_run=dry_run, total_rows=total_rows,
+        counts=[(str(model._meta.verbose_name_plural), importer.counts[model._meta.model_name])
+                for model in importer.models],
+        errors=errors.reported(), error_count=errors.count, rejected_rows=len(errors.rejected_rows))
+
+
+def _change_reason(file_name: str) -> str:
+    reason = _("Imported from %(file)s") % {"file": file_name}
+    return reason if len(reason) <= _CHANGE_REASON_LENGTH else reason[: _CHANGE_REASON_LENGTH - 1] + "…"
+
+
+def _record_outcome(job: ImportJob, result: ImportResult) -> None:
+    """A dry run keeps a clean job waiting for confirmation; anything with errors, or written, is finished."""
+    fields = {"total_rows": result.total_rows}
+    if result.written:
+        fields.update(status=ImportStatus.DONE, processed_rows=result.total_rows, created_count=result.created,
+                      updated_count=result.updated, rejected_count=0, errors=[], finished_at=timezone.now())
+    elif not result.ok:
+        fields.update(status=ImportStatus.FAILED, created_count=0, updated_count=0,
+                      rejected_count=result.rejected_rows, errors=[e.as_dict() for e in result.errors],
+                      finished_at=timezone.now())
+    for name, value in fields.items():
+        setattr(job, name, value)
+    ImportJob.objects.filter(pk=job.pk).update(**fields)
+
+
+# --- the job's life: upload and check → confirm → import (here or in the background) ----------------------
+def start_import_job(*, kind: str, upload, user) -> tuple[ImportJob, ImportResult]:
+    """Store an uploaded file as a waiting job and dry-run it; the result says what confirming would do."""
+    if not may_import(user, kind):
+        raise PermissionDenied(_("You may not import this kind of file."))
+    job = ImportJob.objects.create(kind=kind, file=upload, original_name=os.path.basename(upload.name)[:200],
+                                   created_by=user)
+    return job, run_import(job_or_file=job, dry_run=True)
+
+
+def confirm_import_job(*, job: ImportJob, user) -> bool:
+    """Import a checked job: big files in a Celery task (returns True), small ones right here (False)."""
+    if job.created_by_id != user.pk or job.status != ImportStatus.PENDING:
+        raise PermissionDenied(_("This import cannot be confirmed (it is not yours, or it already ran)."))
+    if not may_import(user, job.kind):
+        raise PermissionDenied(_("You may not import this kind of file."))
+    if job.total_rows > settings.ROSTER_BACKGROUND_THRESHOLD:
+        from ..tasks import import_job
+
+        job_id = job.pk
+        transaction.on_commit(lambda: import_job.delay(job_id))
+        return True
+    execute_import_job(job_id=job.pk)
+    job.refresh_from_db()
+    return False
+
+
+def execute_import_job(*, job_id: int, redelivered: bool = False) -> ImportResult | None:
+    """Run a confirmed job once. Safe to call again: a job that is done, failed or running is left alone,
+    except a running job whose task is redelivered (its worker died; the import's transaction rolled back)."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+        status=ImportStatus.RUNNING, processed_rows=0)
+    if not claimed:
+        if not (redelivered and ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).exists()):
+            return None
+        ImportJob.objects.filter(pk=job_id).update(processed_rows=0, created_count=0, updated_count=0)
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    try:
+        return run_import(job_or_file=job)
+    except PermissionDenied as exc:
+        # The user lost the permission between upload and import.
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(),
+            errors=[RowError(None, "", str(exc)).as_dict()])
+        return None
+    except Exception:
+        message = _("The import stopped because of an internal error; nothing was written.")
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(),
+            errors=[RowError(None, "", message).as_dict()])
+        raise
