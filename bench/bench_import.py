@@ -37,6 +37,7 @@ from faker import Faker  # noqa: E402
 from enrollment import roles  # noqa: E402
 from enrollment.idnumbers import make_id_number  # noqa: E402
 from enrollment.imports import run_import  # noqa: E402
+from enrollment.imports.base import Progress  # noqa: E402
 from enrollment.imports.columns import ROSTER_COLUMNS  # noqa: E402
 from enrollment.models import Household, Identity, Person, Region, RegionMembership  # noqa: E402
 from enrollment.models.regions import RegionLevel  # noqa: E402
@@ -129,17 +130,32 @@ def write_xlsx(path: Path, people: int, **options) -> None:
     workbook.save(path)
 
 
+class PhaseClock(Progress):
+    """Notes when the check pass ends and the write begins."""
+
+    def __init__(self):
+        self.writing_at = None
+
+    def start_writing(self, **counts) -> None:
+        self.writing_at = (time.perf_counter(), time.process_time())
+
+
 def timed_import(path: Path, user, label: str) -> None:
+    clock = PhaseClock()
     started, cpu_started = time.perf_counter(), time.process_time()
-    result = run_import(job_or_file=path, kind="roster", user=user)
+    result = run_import(job_or_file=path, kind="roster", user=user, progress=clock)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    check_wall, check_cpu = (clock.writing_at[0] - started, clock.writing_at[1] - cpu_started) \
+        if clock.writing_at else (elapsed, cpu)
     if not result.ok:
         for error in result.errors[:20]:
             print("  ", error)
         raise SystemExit(f"{label}: the import reported {result.error_count} errors")
     counts = ", ".join(f"{name} +{c.create} ~{c.update} ={c.unchanged}" for name, c in result.counts)
     print(f"{label:<28} {result.total_rows:>7} rows  wall {elapsed:6.1f} s  (this process's CPU {cpu:5.1f} s, "
-          f"load average {os.getloadavg()[0]:.1f})  peak RSS {peak_rss_mib():5.0f} MiB\n    {counts}")
+          f"load average {os.getloadavg()[0]:.1f})  peak RSS {peak_rss_mib():5.0f} MiB\n"
+          f"    check and compare: wall {check_wall:.1f} s, CPU {check_cpu:.1f} s; "
+          f"write: wall {elapsed - check_wall:.1f} s, CPU {cpu - check_cpu:.1f} s\n    {counts}")
 
 
 def main():

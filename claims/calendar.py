@@ -112,7 +112,8 @@ def _schedule_recompute() -> None:
         invalidate_calendar()  # other processes may have cached the old rows between the change and the commit
         recompute_open_deadlines()
 
-    transaction.on_commit(run)
+    # robust: the calendar edit is committed; a failed recompute is logged, not shown to the editor as a crash.
+    transaction.on_commit(run, robust=True)
 
 
 @receiver(post_save, sender=CalendarDay, dispatch_uid="claims.calendar.day_saved")

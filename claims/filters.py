@@ -66,8 +66,10 @@ class QueueFilterSet(django_filters.FilterSet):
         return queryset.filter(due_status=value)
 
     def filter_region(self, queryset, name, value):
-        # The chosen region and everything under it, by the materialised path (one indexed prefix match).
-        return queryset.filter(**{f"{self.region_lookup}__path__startswith": value.path})
+        # The chosen region and everything under it, as a literal id list: PostgreSQL misestimates a join on
+        # `path LIKE …` over big tables (see enrollment.scoping.region_filter).
+        subtree = list(Region.objects.filter(path__startswith=value.path).values_list("pk", flat=True))
+        return queryset.filter(**{f"{self.region_lookup}_id__in": subtree})
 
     def queryset_without(self, *names: str):
         """The queryset with every valid filter applied except ``names`` (e.g. the tab, for the tab counts)."""

@@ -6,6 +6,7 @@ Rule *arithmetic* is not here (``claims.rules.settlement``); these functions onl
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +16,6 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Length
 
 from enrollment.models import Enrollment, Identity, PolicyVersion, Region, RegionYear, SubsidyRule
-from enrollment.models.identities import valid_on
 from enrollment.models.ledger import EnrollmentStatus
 from enrollment.models.policy import SubsidyKind
 from enrollment.selectors import policy_in_force
@@ -36,11 +36,14 @@ __all__ = [
     "BenefitRules",
     "Eligibility",
     "benefit_rules",
+    "eligibilities",
     "eligibility",
     "income_statistic",
+    "policies_for_service",
     "policy_for_service",
     "year_to_date",
     "years_to_date",
+    "years_to_date_by_person_year",
 ]
 
 _ZERO = Decimal("0.00")
@@ -90,9 +93,68 @@ def years_to_date(person_ids: Iterable[int] | QuerySet, year: int) -> dict[int, 
     return {person_id: found.get(person_id, YearToDate()) for person_id in ids}
 
 
+def years_to_date_by_person_year(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], YearToDate]:
+    """`year_to_date` for many (person id, year) pairs in one grouped query: {(person id, year): YearToDate};
+    pairs without a line get zeros."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = (
+        PaymentLine.objects.filter(person_id__in={person for person, _ in keys}, year__in={year for _, year in keys})
+        .order_by()
+        .values("person_id", "year")
+        .annotate(**_ytd_sums())
+    )
+    found = {
+        (row["person_id"], row["year"]): YearToDate(**{name: row[name].quantize(_ZERO) for name in _YTD_LAYERS})
+        for row in rows
+    }
+    return {key: found.get(key, YearToDate()) for key in keys}
+
+
 def policy_for_service(region: Region, service_date: date) -> PolicyVersion | None:
     """The policy version in force on the date of service for `region` or its nearest ancestor (SPEC §1)."""
     return policy_in_force(region, service_date)
+
+
+def _in_force_on(version: PolicyVersion, day: date) -> bool:
+    return version.effective_from <= day and (version.effective_to is None or day <= version.effective_to)
+
+
+def policies_for_service(keys: Iterable[tuple[Region, date]]) -> dict[tuple[int, date], PolicyVersion | None]:
+    """`policy_for_service` for many (region, date of service) pairs in one query: {(region id, date): version or
+    None}. Settlement uses this form for one claim and for a batch alike.
+
+    The same choice as ``enrollment.selectors.policy_in_force``, made in Python over the versions of every region on
+    the pairs' paths that are in force at some point between the earliest and the latest date: the deepest region
+    with a version in force on the date wins (a county's own version beats the prefecture's); within one region the
+    latest ``effective_from``, then the highest id.
+    """
+    keys = set(keys)
+    if not keys:
+        return {}
+    regions = {region.pk: region for region, _day in keys}
+    days = [day for _region, day in keys]
+    codes = {code for region in regions.values() for code in _codes(region)}
+    first, last = min(days), max(days)
+    by_code: dict[str, list[PolicyVersion]] = defaultdict(list)
+    versions = (
+        PolicyVersion.objects.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=first),
+                                     region__code__in=codes, effective_from__lte=last)
+        .select_related("region")
+        .order_by("-effective_from", "-pk")
+    )
+    for version in versions:
+        by_code[version.region.code].append(version)
+    result: dict[tuple[int, date], PolicyVersion | None] = {}
+    for region, day in keys:
+        chosen = None
+        for code in reversed(_codes(region)):  # deepest first
+            chosen = next((version for version in by_code[code] if _in_force_on(version, day)), None)
+            if chosen is not None:
+                break
+        result[(region.pk, day)] = chosen
+    return result
 
 
 def _codes(region: Region) -> list[str]:
@@ -201,10 +263,49 @@ def enrolment_in_force(person_id: int, on: date) -> QuerySet[Enrollment]:
 
 def eligibility(person_id: int, on: date) -> Eligibility:
     """Enrolment in force and valid identities of one person on `on`, in two queries."""
-    enrollment = enrolment_in_force(person_id, on).first()
-    identities = tuple(
-        Identity.objects.filter(valid_on(on), person_id=person_id)
+    return eligibilities([(person_id, on)])[(person_id, on)]
+
+
+def _covers(enrollment: Enrollment, on: date) -> bool:
+    """``enrolment_in_force`` for a row already known to be insured in the plan year of `on`."""
+    return (enrollment.coverage_start is None or enrollment.coverage_start <= on) and (
+        enrollment.coverage_end is None or on <= enrollment.coverage_end)
+
+
+def eligibilities(keys: Iterable[tuple[int, date]]) -> dict[tuple[int, date], Eligibility]:
+    """`eligibility` for many (person id, date) pairs in two queries: {(person id, date): Eligibility}.
+
+    Reads the insured ledger rows of the pairs' plan years and the identities valid at some point between the
+    earliest and the latest date, in the order `Eligibility.identities` promises, then keeps per pair the rows in
+    force on its date (the same tests as ``enrolment_in_force`` and ``valid_on``).
+    """
+    keys = set(keys)
+    if not keys:
+        return {}
+    person_ids = {person_id for person_id, _day in keys}
+    days = [day for _person_id, day in keys]
+    first, last = min(days), max(days)
+    enrollments = {
+        (row.person_id, row.plan_year): row
+        for row in Enrollment.objects.filter(
+            person_id__in=person_ids, plan_year__in={day.year for day in days}, status=EnrollmentStatus.INSURED)
+    }
+    held: dict[int, list[Identity]] = defaultdict(list)
+    identities = (
+        Identity.objects.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=first), person_id__in=person_ids,
+                                valid_from__lte=last)
         .select_related("category")
         .order_by("category__sort_order", "category__code", "-valid_from", "-pk")
     )
-    return Eligibility(person_id=person_id, on=on, enrollment=enrollment, identities=identities)
+    for identity in identities:
+        held[identity.person_id].append(identity)
+    result = {}
+    for person_id, day in keys:
+        enrollment = enrollments.get((person_id, day.year))
+        result[(person_id, day)] = Eligibility(
+            person_id=person_id,
+            on=day,
+            enrollment=enrollment if enrollment is not None and _covers(enrollment, day) else None,
+            identities=tuple(identity for identity in held[person_id] if identity.is_valid_on(day)),
+        )
+    return result

@@ -51,13 +51,31 @@ def visible_regions(user, *, with_ancestors: bool = False) -> QuerySet:
 
 
 def region_filter(user, lookup: str, *, with_ancestors: bool = False) -> Q:
-    """A Q restricting `lookup` (a path to a Region foreign key, "" for Region itself) to the user's regions."""
+    """A Q restricting `lookup` (a path to a Region foreign key, "" for Region itself) to the user's regions.
+
+    The region ids are spelled out as a literal list (a few hundred at most) rather than a subquery on
+    `Region.path`: PostgreSQL cannot estimate a `path LIKE` subquery and then plans a million-row list as if it
+    matched one row (seconds instead of milliseconds; bench/README.md has the plans).
+    """
     if user_region_paths(user) is None:
         return Q()
-    regions = visible_regions(user, with_ancestors=with_ancestors)
-    if lookup:
-        return Q(**{f"{lookup}__in": regions.values("pk")})
-    return Q(pk__in=regions.values("pk"))
+    ids = visible_region_ids(user, with_ancestors=with_ancestors)
+    return Q(**{f"{lookup}__in": ids}) if lookup else Q(pk__in=ids)
+
+
+def visible_region_ids(user, *, with_ancestors: bool = False) -> list[int]:
+    """Ids of `visible_regions`, cached on the user for the request."""
+    attr = f"_region_ids_cache_{int(with_ancestors)}"
+    cached = getattr(user, attr, None)
+    if cached is None:
+        cached = list(visible_regions(user, with_ancestors=with_ancestors).values_list("pk", flat=True))
+        setattr(user, attr, cached)
+    return cached
+
+
+def subtree_ids(region_path: str) -> list[int]:
+    """Ids of a region and everything under it, as a literal list for the same planner reason as above."""
+    return list(Region.objects.filter(path__startswith=region_path).values_list("pk", flat=True))
 
 
 def scope_queryset(queryset: QuerySet, user, *, for_change: bool = False) -> QuerySet:

@@ -68,6 +68,16 @@ def _test_environment(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_work_calendar():
+    """The working-day calendar is cached per process; a test that edits it and rolls back sends no signal."""
+    from claims.calendar import invalidate_calendar
+
+    invalidate_calendar()
+    yield
+    invalidate_calendar()
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager(settings):
     """Unit and HTTP tests run tasks in-process; tests of the real worker use celery_worker explicitly."""
     from config.celery import app

@@ -37,6 +37,7 @@ serialised by ``transaction_mode=IMMEDIATE``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -46,7 +47,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from enrollment.models import Enrollment, Identity, IdentityCategory, Person, PolicyVersion
+from enrollment.models import Enrollment, Identity, IdentityCategory, Person, PolicyVersion, Region
 from enrollment.models.choices import FundingSource
 
 from ..models import Claim, PaymentLine, Settlement, SpecialDisease
@@ -65,8 +66,15 @@ from ..rules.settlement import (
     round_fen,
     settle,
 )
-from ..selectors import BenefitRules, Eligibility, benefit_rules, eligibility, income_statistic, year_to_date
-from ..selectors import policy_for_service as _policy_for_service
+from ..selectors import (
+    BenefitRules,
+    Eligibility,
+    benefit_rules,
+    eligibility,
+    income_statistic,
+    policies_for_service,
+    year_to_date,
+)
 
 __all__ = [
     "CORRECTABLE_FIELDS",
@@ -172,12 +180,18 @@ def _tilt_label(category: IdentityCategory) -> str:
     return f"{category.name}倾斜"
 
 
-def _critical_deductible(rules: BenefitRules, claim: Claim, service_date: date) -> Decimal:
+#: Reads a per-capita disposable income figure: (region, year, DeductibleBasis) → amount or None. The batch path
+#: passes a memoised ``income_statistic`` so that many claims of one region and year read the figure once.
+IncomeLookup = Callable[[Region, int, str], Decimal | None]
+
+
+def _critical_deductible(rules: BenefitRules, claim: Claim, service_date: date,
+                         income_lookup: IncomeLookup | None = None) -> Decimal:
     settings = rules.settings
     if settings.critical_deductible_basis == DeductibleBasis.AMOUNT:
         return round_fen(settings.critical_deductible)
     statistic_year = service_date.year - 1
-    income = income_statistic(claim.region, statistic_year, settings.critical_deductible_basis)
+    income = (income_lookup or income_statistic)(claim.region, statistic_year, settings.critical_deductible_basis)
     if income is None:
         raise ValidationError(
             _(
@@ -226,33 +240,53 @@ def _engine_rules_error(policy: PolicyVersion, error: Exception) -> ValidationEr
     )
 
 
-def _resolve(claim: Claim, *, exclude_own_lines: bool) -> SettlementPreview:
-    service_date = claim.service_date
-    policy = _policy_for_service(claim.region, service_date)
+def _require_policy(claim: Claim, service_date: date, policy: PolicyVersion | None) -> PolicyVersion:
     if policy is None:
         raise ValidationError(
             _("No policy version is in force for region %(region)s on %(date)s; claim %(claim)s cannot be settled."),
             code="no_policy",
             params={"region": claim.region, "date": service_date.isoformat(), "claim": claim.number},
         )
-    rules = benefit_rules(policy, with_special_diseases=claim.is_special_disease)
+    return policy
+
+
+def _require_benefit_settings(claim: Claim, rules: BenefitRules) -> BenefitRules:
     if rules.settings is None:
         raise ValidationError(
             _("Policy version %(policy)s has no benefit settings; claim %(claim)s cannot be settled."),
             code="no_benefit_settings",
-            params={"policy": policy, "claim": claim.number},
+            params={"policy": rules.policy, "claim": claim.number},
         )
+    return rules
+
+
+def _resolve(claim: Claim, *, exclude_own_lines: bool) -> SettlementPreview:
+    service_date = claim.service_date
+    policy = _require_policy(
+        claim, service_date, policies_for_service([(claim.region, service_date)])[(claim.region.pk, service_date)])
+    rules = _require_benefit_settings(claim, benefit_rules(policy, with_special_diseases=claim.is_special_disease))
     standing = eligibility(claim.person_id, service_date)
     ytd = year_to_date(
         claim.person_id, service_date.year, exclude_claim_id=claim.pk if exclude_own_lines and claim.pk else None)
+    return _resolve_checked(claim, policy=policy, rules=rules, standing=standing, ytd=ytd)
+
+
+def _resolve_checked(
+    claim: Claim, *, policy: PolicyVersion, rules: BenefitRules, standing: Eligibility, ytd: YearToDate,
+    income_lookup: IncomeLookup | None = None,
+) -> SettlementPreview:
+    """Resolve and settle `claim` from rows already read (the policy in force and its benefit settings checked);
+    shared by ``settle_claim`` and the batch path (``claims.services.batch_settlement``)."""
     try:
-        return _resolve_layers(claim, policy=policy, rules=rules, standing=standing, ytd=ytd)
+        return _resolve_layers(
+            claim, policy=policy, rules=rules, standing=standing, ytd=ytd, income_lookup=income_lookup)
     except (TypeError, ValueError) as error:
         raise _engine_rules_error(policy, error) from error
 
 
 def _resolve_layers(
-    claim: Claim, *, policy: PolicyVersion, rules: BenefitRules, standing: Eligibility, ytd: YearToDate
+    claim: Claim, *, policy: PolicyVersion, rules: BenefitRules, standing: Eligibility, ytd: YearToDate,
+    income_lookup: IncomeLookup | None = None,
 ) -> SettlementPreview:
     settings = rules.settings
     service_date = standing.on
@@ -300,7 +334,7 @@ def _resolve_layers(
 
     critical_options: list[tuple[CriticalIllnessRule, IdentityCategory | None]] = []
     if rules.segments:
-        deductible = _critical_deductible(rules, claim, service_date)
+        deductible = _critical_deductible(rules, claim, service_date, income_lookup)
         segments = tuple((segment.upper_bound, segment.ratio) for segment in rules.segments)
         general = {"deductible": deductible, "segments": segments, "annual_cap": settings.critical_annual_cap}
         critical_options.append((CriticalIllnessRule(**general), None))
@@ -388,20 +422,23 @@ def _lock_person(person_id: int) -> None:
     list(Person.objects.select_for_update(no_key=no_key).filter(pk=person_id).order_by().values_list("pk", flat=True))
 
 
-def _settle_locked(claim: Claim, *, by) -> Settlement:
-    """Settle `claim` as stored; the caller holds the person's lock inside a transaction."""
-    fresh = Claim.objects.select_related("hospital", "region").get(pk=claim.pk)
-    if fresh.status == ClaimStatus.SETTLED or fresh.settlements.filter(reversed_at__isnull=True).exists():
+def _refuse_unsettleable(claim: Claim, *, has_live_settlement: bool) -> None:
+    """Refuse a claim that is settled already (by its status or a live settlement) or rejected."""
+    if claim.status == ClaimStatus.SETTLED or has_live_settlement:
         raise ValidationError(
             _("Claim %(claim)s is already settled; correct or reverse its settlement instead."),
-            code="already_settled", params={"claim": fresh.number})
-    if fresh.status == ClaimStatus.REJECTED:
+            code="already_settled", params={"claim": claim.number})
+    if claim.status == ClaimStatus.REJECTED:
         raise ValidationError(
-            _("Claim %(claim)s was rejected and cannot be settled."), code="rejected", params={"claim": fresh.number})
-    preview = _resolve(fresh, exclude_own_lines=False)
+            _("Claim %(claim)s was rejected and cannot be settled."), code="rejected", params={"claim": claim.number})
+
+
+def _booking(claim: Claim, preview: SettlementPreview, *, by) -> tuple[Settlement, list[PaymentLine]]:
+    """The settlement row and its payment lines for `preview`, unsaved: the lines refer to the settlement object
+    and pick up its id when they are saved after it."""
     result = preview.result
-    settlement = Settlement.objects.create(
-        claim=fresh,
+    settlement = Settlement(
+        claim=claim,
         policy=preview.policy,
         year=preview.year,
         basic=result.basic,
@@ -416,13 +453,25 @@ def _settle_locked(claim: Claim, *, by) -> Settlement:
         steps=preview.steps,
         created_by=by,
     )
-    PaymentLine.objects.bulk_create([
+    lines = [
         PaymentLine(
-            settlement=settlement, claim=fresh, person_id=fresh.person_id, year=preview.year, layer=layer,
+            settlement=settlement, claim=claim, person_id=claim.person_id, year=preview.year, layer=layer,
             amount=amount, funding_source=funding,
         )
         for layer, amount, funding in preview.lines()
-    ])
+    ]
+    return settlement, lines
+
+
+def _settle_locked(claim: Claim, *, by) -> Settlement:
+    """Settle `claim` as stored; the caller holds the person's lock inside a transaction."""
+    fresh = Claim.objects.select_related("hospital", "region").get(pk=claim.pk)
+    _refuse_unsettleable(fresh, has_live_settlement=fresh.status == ClaimStatus.SETTLED
+                         or fresh.settlements.filter(reversed_at__isnull=True).exists())
+    preview = _resolve(fresh, exclude_own_lines=False)
+    settlement, lines = _booking(fresh, preview, by=by)
+    settlement.save(force_insert=True)
+    PaymentLine.objects.bulk_create(lines)
     fresh.status = ClaimStatus.SETTLED
     fresh._history_user = by
     fresh.save(update_fields=["status"])

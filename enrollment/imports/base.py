@@ -30,6 +30,8 @@ WRITE_CHUNK = 2000
 PROGRESS_EVERY = 1000
 
 CREATE, UPDATE, SAME = "create", "update", "same"
+MEMO_LIMIT = 200_000  # distinct values remembered per parser and file
+_MISSING = object()
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:
@@ -103,14 +105,18 @@ class Row:
     per-call closures and repeated normalisation.
     """
 
-    __slots__ = ("bound", "cells", "errors", "index", "number", "ok")
+    __slots__ = ("bound", "cells", "errors", "index", "memo", "number", "ok")
 
-    def __init__(self, number: int, cells: Sequence, bound: BoundColumns, errors: ErrorLog):
+    def __init__(self, number: int, cells: Sequence, bound: BoundColumns, errors: ErrorLog,
+                 memo: dict | None = None):
         self.number = number
         self.cells = cells
         self.bound = bound
         self.index = bound.index
         self.errors = errors
+        # parser → {raw cell: value or CellError}, shared by the rows of one file: years, dates and household
+        # figures repeat from row to row, and the parsers are pure.
+        self.memo = memo
         self.ok = True
 
     def raw(self, key: str):
@@ -134,15 +140,32 @@ class Row:
             self.error(key, _("This cell must not be empty."))
 
     def read(self, key: str, parse: Callable, *, required: bool = False):
+        """`parse(cell)` for a non-empty cell; `parse` must be a pure module-level function (it is memoised)."""
         value = self.raw(key)
         if is_blank(value):
             self._required(key, required)
             return None
+        cache = None
+        if self.memo is not None:
+            cache = self.memo.get(parse)
+            if cache is None:
+                cache = self.memo[parse] = {}
+            result = cache.get(value, _MISSING)
+            if result is not _MISSING:
+                if result.__class__ is CellError:
+                    self.error(key, result.message)
+                    return None
+                return result
         try:
-            return parse(value)
+            result = parse(value)
         except CellError as exc:
-            self.error(key, exc.message)
+            result = exc
+        if cache is not None and len(cache) < MEMO_LIMIT:
+            cache[value] = result
+        if result.__class__ is CellError:
+            self.error(key, result.message)
             return None
+        return result
 
     def text(self, key: str, max_length: int, *, required: bool = False) -> str:
         value = self.raw(key)

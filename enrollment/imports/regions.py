@@ -27,6 +27,10 @@ def _region_code(value) -> str:
     return code
 
 
+def _cost_share_class(value) -> int:
+    return parse_small_int(value, low=1, high=9)
+
+
 @dataclass(slots=True)
 class RegionDraft:
     row: int
@@ -63,7 +67,7 @@ class RegionsImporter(Importer):
         name = row.text("name", 64, required=True)
         level = row.choice("level", LEVELS, required=True)
         parent_code = row.read("parent_code", _region_code)
-        cost_share_class = row.read("cost_share_class", lambda v: parse_small_int(v, low=1, high=9))
+        cost_share_class = row.read("cost_share_class", _cost_share_class)
         if code is not None and code in self.drafts:
             row.error("code", _("Region %(code)s is already on row %(row)d.")
                       % {"code": code, "row": self.drafts[code].row})

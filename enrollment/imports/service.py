@@ -135,6 +135,7 @@ def _check_rows(importer: Importer, rows, errors: ErrorLog, progress: Progress) 
     columns = importer.columns
     candidates = []
     data_rows = 0
+    memo: dict = {}
     for number, cells in rows:
         if all(is_blank(cell) for cell in cells):
             continue
@@ -149,7 +150,7 @@ def _check_rows(importer: Importer, rows, errors: ErrorLog, progress: Progress) 
                 continue
             break
         data_rows += 1
-        importer.check_row(Row(number, cells, importer.bound, errors))
+        importer.check_row(Row(number, cells, importer.bound, errors, memo))
         progress.validated(data_rows)
     if importer.bound is None:
         if not candidates:

@@ -117,18 +117,15 @@ class Writer:
         defaults = {f.attname: f.get_default() for f in fields if not f.primary_key}
         attnames = [f.attname for f in fields]
         pks = self._allocate_pks(model, len(drafts))
-        written: list[list] = []
-
-        def rows() -> Iterator[list]:
-            for draft, pk in zip(drafts, pks, strict=True):
-                values = {**defaults, **_values(fields, build(draft)), meta.pk.attname: pk}
-                draft.pk = pk
-                row = [values[name] for name in attnames]
-                written.append(row)  # kept for the history rows, written next
-                yield row
-
-        self._copy_rows(meta.db_table, [f.column for f in fields], rows(), report=True)
-        self._copy_history(model, attnames, written, history_type="+")
+        # Rows are built before COPY starts: while a COPY runs, any other query on the connection (a build that
+        # touches the database) would wait for the COPY forever. The rows are needed again for the history.
+        rows = []
+        for draft, pk in zip(drafts, pks, strict=True):
+            values = {**defaults, **_values(fields, build(draft)), meta.pk.attname: pk}
+            draft.pk = pk
+            rows.append([values[name] for name in attnames])
+        self._copy_rows(meta.db_table, [f.column for f in fields], rows, report=True)
+        self._copy_history(model, attnames, rows, history_type="+")
 
     def _copy_update(self, model, drafts: Sequence, apply: Callable, fields: list[str]) -> None:
         meta = model._meta
@@ -140,23 +137,25 @@ class Writer:
         temp = connection.ops.quote_name(f"import_update_{self._temp_tables}")
         columns = [meta.pk.column, *(meta.get_field(name).column for name in fields)]
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-        updated: list[list] = []
+        position = {name: i for i, name in enumerate(attnames)}
+        changed_positions = [position[name] for name in changed]
 
-        def rows() -> Iterator[list]:
-            for chunk in chunked(drafts, WRITE_CHUNK):
-                current = {row[0]: row for row in model._default_manager.filter(
-                    pk__in=[draft.pk for draft in chunk]).values_list(*attnames)}
-                for draft in chunk:
-                    obj = SimpleNamespace(**dict(zip(attnames, current[draft.pk], strict=True)))
-                    apply(obj, draft)
-                    full = [getattr(obj, name) for name in attnames]
-                    updated.append(full)
-                    yield [draft.pk, *(getattr(obj, name) for name in changed)]
+        # Current rows are read (and the file's values applied) before COPY starts; see _copy_create.
+        updated: list[list] = []
+        for chunk in chunked(drafts, WRITE_CHUNK):
+            current = {row[0]: row for row in model._default_manager.filter(
+                pk__in=[draft.pk for draft in chunk]).values_list(*attnames)}
+            for draft in chunk:
+                obj = SimpleNamespace(**dict(zip(attnames, current[draft.pk], strict=True)))
+                apply(obj, draft)
+                updated.append([getattr(obj, name) for name in attnames])
+        pk_position = position[meta.pk.attname]
+        temp_rows = [[row[pk_position], *(row[i] for i in changed_positions)] for row in updated]
 
         with connection.cursor() as cursor:
             # Identifiers only, all from model metadata and quoted.
             cursor.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {quoted} FROM {table} WITH NO DATA")  # noqa: S608
-        self._copy_rows(temp, columns, rows(), report=True, quote_table=False)
+        self._copy_rows(temp, columns, temp_rows, report=True, quote_table=False)
         assignments = ", ".join(f"{connection.ops.quote_name(c)} = t.{connection.ops.quote_name(c)}"
                                 for c in columns[1:])
         with connection.cursor() as cursor:
@@ -172,7 +171,7 @@ class Writer:
                 [connection.ops.quote_name(model._meta.db_table), model._meta.pk.column, count])
             return [row[0] for row in cursor.fetchall()]
 
-    def _copy_history(self, model, attnames: list[str], rows: list[list], *, history_type: str) -> None:
+    def _copy_history(self, model, attnames: list[str], rows: Sequence[list], *, history_type: str) -> None:
         if not self.history_enabled or not rows:
             return
         history = model.history.model

@@ -58,7 +58,12 @@ class Identity(models.Model):
                 violation_error_message=_("This person already holds this category from that date."),
             ),
         ]
-        indexes = [models.Index(fields=["category", "valid_from"], name="identity_category_from")]
+        indexes = [
+            models.Index(fields=["category", "valid_from"], name="identity_category_from"),
+            # "People holding category X (valid on D)": the category filter of the person list probes this per
+            # person and answers from the index alone.
+            models.Index(fields=["category", "person", "valid_from", "valid_to"], name="identity_category_person"),
+        ]
 
     def __str__(self):
         return f"{self.person_id} {self.category} {self.valid_from}–{self.valid_to or ''}"
