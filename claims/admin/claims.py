@@ -42,6 +42,10 @@ from .. import eligibility, imports, slips
 from ..models import Claim, PaymentLine, Settlement
 from ..models.claims import ClaimStatus
 from ..services import settlement as settlement_services
+from ..services.batch_settlement import settle_claims
+
+#: Refusals of a bulk settlement listed one by one; a night's batch can refuse thousands.
+REFUSALS_SHOWN = 20
 
 
 class ClaimForm(RegionFromPersonForm):
@@ -202,16 +206,15 @@ class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SimpleHistoryAdmin):
 
     @admin.action(description=_("Settle the selected claims (结算)"), permissions=["settle"])
     def settle_selected(self, request, queryset):
-        done = 0
-        for claim in queryset.filter(status=ClaimStatus.REGISTERED):
-            try:
-                settlement_services.settle_claim(claim=claim, by=request.user)
-                done += 1
-            except ValidationError as error:
-                messages.error(request, f"{claim}: {' '.join(error.messages)}")
+        result = settle_claims(claims=queryset.filter(status=ClaimStatus.REGISTERED), by=request.user)
+        for refusal in result.refusals[:REFUSALS_SHOWN]:
+            messages.error(request, f"{refusal.claim_number}: {refusal.message}")
+        if result.refused > REFUSALS_SHOWN:
+            messages.error(request, gettext("… and %(count)d more claims could not be settled.")
+                           % {"count": result.refused - REFUSALS_SHOWN})
         skipped = queryset.exclude(status=ClaimStatus.REGISTERED).count()
-        if done:
-            messages.success(request, gettext("%(count)d claims settled.") % {"count": done})
+        if result.settled:
+            messages.success(request, gettext("%(count)d claims settled.") % {"count": result.settled})
         if skipped:
             messages.warning(request, gettext("%(count)d claims were not registered (already settled or rejected) "
                                               "and were left alone.") % {"count": skipped})

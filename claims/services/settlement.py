@@ -433,31 +433,30 @@ def _refuse_unsettleable(claim: Claim, *, has_live_settlement: bool) -> None:
             _("Claim %(claim)s was rejected and cannot be settled."), code="rejected", params={"claim": claim.number})
 
 
-def _booking(claim: Claim, preview: SettlementPreview, *, by) -> tuple[Settlement, list[PaymentLine]]:
-    """The settlement row and its payment lines for `preview`, unsaved: the lines refer to the settlement object
-    and pick up its id when they are saved after it."""
+def _booking(claim: Claim, preview: SettlementPreview, *, by) -> tuple[dict, list[dict]]:
+    """What to book for `preview`, as column values (attnames): the settlement row, and its payment lines without
+    the settlement's id, which the writer adds once the settlement has one. Plain values rather than model
+    instances, so that a batch can write thousands of them without building any (``batch_settlement``)."""
     result = preview.result
-    settlement = Settlement(
-        claim=claim,
-        policy=preview.policy,
-        year=preview.year,
-        basic=result.basic,
-        critical=result.critical,
-        assistance=result.assistance,
-        hospital_borne=result.hospital_borne,
-        patient_pays=result.patient_pays,
-        basic_category=preview.basic_category,
-        critical_category=preview.critical_category,
-        assistance_category=preview.assistance_category,
-        identity=preview.identity,
-        steps=preview.steps,
-        created_by=by,
-    )
+    settlement = {
+        "claim_id": claim.pk,
+        "policy_id": preview.policy.pk,
+        "year": preview.year,
+        "basic": result.basic,
+        "critical": result.critical,
+        "assistance": result.assistance,
+        "hospital_borne": result.hospital_borne,
+        "patient_pays": result.patient_pays,
+        "basic_category_id": preview.basic_category.pk if preview.basic_category else None,
+        "critical_category_id": preview.critical_category.pk if preview.critical_category else None,
+        "assistance_category_id": preview.assistance_category.pk if preview.assistance_category else None,
+        "identity_id": preview.identity.pk if preview.identity else None,
+        "steps": preview.steps,
+        "created_by_id": by.pk if by is not None else None,
+    }
     lines = [
-        PaymentLine(
-            settlement=settlement, claim=claim, person_id=claim.person_id, year=preview.year, layer=layer,
-            amount=amount, funding_source=funding,
-        )
+        {"claim_id": claim.pk, "person_id": claim.person_id, "year": preview.year, "layer": layer, "amount": amount,
+         "funding_source": funding}
         for layer, amount, funding in preview.lines()
     ]
     return settlement, lines
@@ -469,9 +468,9 @@ def _settle_locked(claim: Claim, *, by) -> Settlement:
     _refuse_unsettleable(fresh, has_live_settlement=fresh.status == ClaimStatus.SETTLED
                          or fresh.settlements.filter(reversed_at__isnull=True).exists())
     preview = _resolve(fresh, exclude_own_lines=False)
-    settlement, lines = _booking(fresh, preview, by=by)
-    settlement.save(force_insert=True)
-    PaymentLine.objects.bulk_create(lines)
+    settlement_values, line_values = _booking(fresh, preview, by=by)
+    settlement = Settlement.objects.create(**settlement_values)
+    PaymentLine.objects.bulk_create([PaymentLine(settlement=settlement, **line) for line in line_values])
     fresh.status = ClaimStatus.SETTLED
     fresh._history_user = by
     fresh.save(update_fields=["status"])

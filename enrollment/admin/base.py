@@ -12,7 +12,7 @@ from datetime import date
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -372,7 +372,10 @@ class EstimatedCountPaginator(Paginator):
 def planner_row_estimate(queryset: QuerySet) -> int:
     """The planner's row estimate of a queryset (EXPLAIN without ANALYZE: nothing is executed)."""
     connection = connections[queryset.db]
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. a filter on an empty id list: nothing to estimate
+        return 0
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]

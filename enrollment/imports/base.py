@@ -74,11 +74,13 @@ class Context:
 
     def can_reach(self, region: Region) -> bool:
         """The one scoping rule (enrollment.scoping), cached per region for the file."""
-        if region.pk is None:
+        key = region.id  # not .pk: this runs for every row
+        if key is None:
             return user_can_reach_region(self.user, region)
-        if region.pk not in self._reach:
-            self._reach[region.pk] = user_can_reach_region(self.user, region)
-        return self._reach[region.pk]
+        reach = self._reach.get(key)
+        if reach is None:
+            reach = self._reach[key] = user_can_reach_region(self.user, region)
+        return reach
 
     @cached_property
     def categories(self) -> dict[str, IdentityCategory]:

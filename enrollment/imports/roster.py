@@ -128,7 +128,7 @@ class RosterImporter(Importer):
                 return
         self.people.append(PersonDraft(
             row=row.number, id_number=parsed.number, converted_from=parsed.converted_from, sex=parsed.sex,
-            birth_date=parsed.birth_date, name=name, region_id=region.pk, household_number=household_number,
+            birth_date=parsed.birth_date, name=name, region_id=region.id, household_number=household_number,
             township=township, village=village, identity=identity, **person_text))
 
     @property
@@ -141,10 +141,10 @@ class RosterImporter(Importer):
         draft = self.households.get(number)
         if draft is None:
             self.households[number] = HouseholdDraft(
-                number=number, row=row.number, region_id=region.pk, township=township, village=village,
+                number=number, row=row.number, region_id=region.id, township=township, village=village,
                 values=values, value_rows=dict.fromkeys(values, row.number))
             return
-        if draft.region_id != region.pk:
+        if draft.region_id != region.id:
             row.error("region_code", _("Household %(number)s is in region %(code)s on row %(row)d; all members "
                                        "of a household are in one region.")
                       % {"number": number, "code": self.ctx.regions_by_id[draft.region_id].code, "row": draft.row})

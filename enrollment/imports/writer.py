@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Model
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -35,6 +35,8 @@ _HISTORY_OWN = {"history_id", "history_date", "history_change_reason", "history_
 
 
 def _copyable(model) -> bool:
+    if not hasattr(model, "history"):
+        return False
     fields = list(model._meta.concrete_fields)
     if any(f.get_internal_type() not in _COPYABLE or getattr(f, "auto_now", False) or
            getattr(f, "auto_now_add", False) for f in fields):
@@ -47,6 +49,14 @@ def _copyable(model) -> bool:
         and all(f.attname in tracked or f.attname in _HISTORY_OWN for f in history._meta.concrete_fields)
         and all(f.get_internal_type() in _COPYABLE for f in history._meta.concrete_fields)
     )
+
+
+def _current(rows: dict, pk):
+    """The row checked a moment ago; gone means someone deleted it meanwhile, which the import reports as a
+    conflict like any other (IntegrityError: nothing is written)."""
+    if pk not in rows:
+        raise IntegrityError(f"row {pk} was deleted during the import")
+    return rows[pk]
 
 
 def _instance(model, built):
@@ -102,7 +112,7 @@ class Writer:
             current = model._default_manager.in_bulk([draft.pk for draft in chunk])
             objects = []
             for draft in chunk:
-                obj = current[draft.pk]
+                obj = _current(current, draft.pk)
                 apply(obj, draft)
                 objects.append(obj)
             bulk_update_with_history(
@@ -146,7 +156,7 @@ class Writer:
             current = {row[0]: row for row in model._default_manager.filter(
                 pk__in=[draft.pk for draft in chunk]).values_list(*attnames)}
             for draft in chunk:
-                obj = SimpleNamespace(**dict(zip(attnames, current[draft.pk], strict=True)))
+                obj = SimpleNamespace(**dict(zip(attnames, _current(current, draft.pk), strict=True)))
                 apply(obj, draft)
                 updated.append([getattr(obj, name) for name in attnames])
         pk_position = position[meta.pk.attname]

@@ -10,14 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.test.utils import override_settings
+from playwright.sync_api import sync_playwright
 
-from claims.calendar import invalidate_calendar
 from tests.conftest import require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox",  # the test runs as root in a container without user namespaces
+    "--no-sandbox",  # Chromium's sandbox refuses to run as root and needs user namespaces containers often lack
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -55,7 +56,8 @@ def _no_ssl_redirect_in_live_server():
 
 @pytest.fixture(scope="session")
 def live_server(_no_ssl_redirect_in_live_server, live_server):
-    """pytest-django's live server (the one every browser test shares), started without the HTTPS redirect."""
+    """pytest-django's live server (one per session), started without the HTTPS redirect. Only tests under
+    tests/browser get this override: keep every live_server test here."""
     return live_server
 
 
@@ -69,31 +71,23 @@ def _plain_http_cookies(settings):
 
 
 @pytest.fixture
-def _fresh_calendar():
-    """The working-day calendar is cached per process and shared with the live server's thread; other tests may
-    have left a copy of a calendar they changed and rolled back."""
-    invalidate_calendar()
-    yield
-    invalidate_calendar()
-
-
-@pytest.fixture
 def browser(_async_unsafe_allowed):
     require(CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK), f"the system Chromium ({CHROMIUM}) is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - a broken environment
-        require(False, "playwright is not installed")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             yield chromium
         finally:
             chromium.close()
+            # While Playwright's loop runs, Django keeps this thread's connections in a separate, context-local
+            # store (asgiref's Local does so whenever a loop is running), so the test body opened its own
+            # connection. Once the loop stops it can no longer be reached and would stay open, and PostgreSQL
+            # then refuses to drop the test database ("being accessed by other users"): close it now.
+            connections.close_all()
 
 
 @pytest.fixture
-def page(browser, live_server, _plain_http_cookies, _fresh_calendar):
+def page(browser, live_server, _plain_http_cookies):
     """A fresh browser tab on the live server, asking for English (the msgid language the tests assert in)."""
     context = browser.new_context(base_url=live_server.url, locale="en-US", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)

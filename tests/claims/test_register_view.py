@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from claims.calendar import invalidate_calendar, work_calendar
+from claims.calendar import work_calendar
 from claims.models import CaseEvent, Claim, ReimbursementCase
 from claims.models.claims import ClaimSource, ClaimStatus
 from claims.models.reimbursement import CaseState
@@ -20,13 +20,6 @@ from tests.claims.factories import make_hospital, make_patient, spec_example_pol
 from tests.factories import make_user
 
 URL = reverse("claims:register_case")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_calendar():
-    invalidate_calendar()
-    yield
-    invalidate_calendar()
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from enrollment.models.ledger import EnrollmentStatus
 
 from ..factories import make_household, make_identity, make_person, make_region, make_user
 
-ROSTER_HEADERS = ["身份证号", "姓名", "户编号", "行政区划代码", "乡镇", "村", "与户主关系", "家庭年可支配收入", "收入年度",
-                  "收入来源", "联系电话", "身份类别", "开始日期", "结束日期", "认定部门", "批次号"]
+ROSTER_HEADERS = ["身份证号", "姓名", "户编号", "行政区划代码", "乡镇", "村", "与户主关系", "家庭年可支配收入",
+                  "收入年度", "收入来源", "联系电话", "身份类别", "开始日期", "结束日期", "认定部门", "批次号"]
 IDENTITY_HEADERS = ["身份证号", "身份类别", "开始日期", "结束日期", "认定部门", "认定文件", "批次号"]
-ENROLLMENT_HEADERS = ["身份证号", "参保年度", "参保档次", "参保状态", "不能参保原因", "佐证材料", "应缴金额", "个人缴费",
-                      "缴费日期"]
+ENROLLMENT_HEADERS = ["身份证号", "参保年度", "参保档次", "参保状态", "不能参保原因", "佐证材料", "应缴金额",
+                      "个人缴费", "缴费日期"]
 
 ID_HEAD = make_id_number("522701", date(1960, 5, 17), 11)
 ID_SPOUSE = make_id_number("522701", date(1962, 8, 1), 22)
@@ -171,7 +171,8 @@ def test_every_encoding_and_xlsx_import_the_same_content(tmp_path, clerk_a, enco
     assert result.ok, errors_of(result)
     people, households, identities = snapshot()
     assert {p[0]: p[2] for p in people} == {ID_HEAD: "王大山", ID_SPOUSE: "李小花", ID_SON: "王小石", ID_OTHER: "张平"}
-    assert [h[:4] for h in households] == [("H001", "522701", "墨冲镇", "新场村"), ("H002", "522701", "墨冲镇", "老场村")]
+    assert [h[:4] for h in households] == [
+        ("H001", "522701", "墨冲镇", "新场村"), ("H002", "522701", "墨冲镇", "老场村")]
     assert identities == [
         (ID_HEAD, "dibao", date(2024, 1, 1), None, "civil_affairs", "2024-01"),
         (ID_SPOUSE, "dibao", date(2024, 1, 1), None, "civil_affairs", "2024-01"),
@@ -330,7 +331,8 @@ def test_clerk_cannot_take_over_a_person_of_another_county(tmp_path, clerk_a, re
     make_person(regions["b"], id_number=ID_OTHER, name="张平")
     before = history_counts()
     result = import_csv(tmp_path, "roster", clerk_a, ROSTER_HEADERS, roster_rows())
-    assert errors_of(result) == [(5, "身份证号", "This person is registered in 福泉市（522702）, outside your regions.")]
+    assert errors_of(result) == [
+        (5, "身份证号", "This person is registered in 福泉市（522702）, outside your regions.")]
     assert Person.objects.get(id_number=ID_OTHER).region == regions["b"]
     assert Person.objects.count() == 1 and history_counts() == before
 
@@ -430,7 +432,8 @@ def test_identity_for_a_person_of_another_county_is_refused(tmp_path, clerk_a, r
     make_person(regions["b"], id_number=ID_OTHER)
     result = import_csv(tmp_path, "identities", clerk_a, IDENTITY_HEADERS,
                         [[ID_OTHER, "tekun", "2024-01-01", "", "", "", ""]])
-    assert errors_of(result) == [(2, "身份证号", "This person is registered in 福泉市（522702）, outside your regions.")]
+    assert errors_of(result) == [
+        (2, "身份证号", "This person is registered in 福泉市（522702）, outside your regions.")]
 
 
 # --- enrolment ledger files -----------------------------------------------------------------------------
@@ -597,3 +600,54 @@ def test_command_exit_status_is_one_on_errors(tmp_path, clerk_a):
     with pytest.raises(SystemExit) as excinfo:
         ManagementUtility(["manage.py", "import_file", "roster", str(path), "--user", clerk_a.username]).execute()
     assert excinfo.value.code == 1
+
+
+# --- the PostgreSQL COPY writer and simple_history's bulk helpers write the same rows and history -----------
+def _full_state():
+    """Every imported row and history row by natural keys, without surrogate ids and timestamps."""
+    def rows(model, key, exclude=()):
+        fields = [f.attname for f in model._meta.concrete_fields
+                  if f.attname not in {"id", "history_id", "history_date", *exclude}]
+        return sorted(model.objects.values_list(key, *fields), key=repr)
+
+    return {
+        "households": rows(Household, "number", ("region_id",)),
+        "people": rows(Person, "id_number", ("household_id", "region_id")),
+        "identities": rows(Identity, "person__id_number", ("person_id",)),
+        "household history": rows(Household.history.model, "number", ("region_id",)),
+        "person history": rows(Person.history.model, "id_number", ("household_id", "region_id")),
+        "identity history": rows(Identity.history.model, "person__id_number", ("person_id",)),
+    }
+
+
+def _wipe():
+    for model in (Identity, Person, Household):
+        model.objects.all().delete()
+    for model in (Identity, Person, Household):
+        model.history.all().delete()  # including the rows the deletes above just recorded
+
+
+@pytest.mark.services
+def test_copy_writer_writes_what_simple_history_writes(tmp_path, clerk_a, monkeypatch):
+    from django.db import connection
+
+    from enrollment.imports import service
+    from enrollment.imports.writer import Writer
+
+    from ..conftest import require
+
+    require(connection.vendor == "postgresql", "the COPY writer runs on PostgreSQL only (DATABASE_URL)")
+    changed = roster_rows()
+    changed[0][1] = "王大山改"
+    changed[3][13] = "2024-06-30"
+    states = []
+    for use_copy in (False, True):
+        monkeypatch.setattr(service, "Writer", lambda use_copy=use_copy, **kw: Writer(use_copy=use_copy, **kw))
+        assert import_csv(tmp_path, "roster", clerk_a, ROSTER_HEADERS, roster_rows(), name="a.csv").written
+        assert import_csv(tmp_path, "roster", clerk_a, ROSTER_HEADERS, changed, name="b.csv").updated == 2
+        states.append(_full_state())
+        _wipe()
+    orm, copy = states
+    assert copy == orm
+    assert {row[-3:] for row in copy["person history"]} == {  # (reason, type, user) of every history row
+        ("Imported from a.csv", "+", clerk_a.pk), ("Imported from b.csv", "~", clerk_a.pk)}
