@@ -169,11 +169,17 @@ def batch_queue(user, *, today: dt.date, calendar: WorkCalendar | None = None, m
     )
 
 
-def queue_counts(queryset: QuerySet) -> dict[str, int]:
-    """How many rows of an annotated queue fall in each due status, plus ``"all"`` — one aggregate query."""
+def queue_counts(queryset: QuerySet, conditions: dict[str, Q] | None = None) -> dict[str, int]:
+    """How many rows of an annotated queue fall in each due status, plus ``"all"`` — one aggregate query.
+
+    ``conditions`` ({due status: Q} on plain columns, ``case_due_conditions``) count each status without the
+    ``due_status`` CASE: PostgreSQL otherwise evaluates the whole CASE once per status for every row (a third of
+    the count's time over 100 000 open cases; bench/README.md)."""
+    conditions = conditions or {}
     statuses = [value for value, _label in DueStatus.CHOICES]
     counts = queryset.order_by().aggregate(
-        all=Count("pk"), **{status: Count("pk", filter=Q(due_status=status)) for status in statuses})
+        all=Count("pk"),
+        **{status: Count("pk", filter=conditions.get(status, Q(due_status=status))) for status in statuses})
     return {key: value or 0 for key, value in counts.items()}
 
 

@@ -104,7 +104,7 @@ def _require_view(request, perm: str) -> None:
 def _queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope,
                 due_conditions=None, statuses=None):
     filterset = filterset_class(request.GET, queryset=queryset, request=request, due_conditions=due_conditions)
-    counts = queue_counts(filterset.queryset_without("due"))
+    counts = queue_counts(filterset.queryset_without("due"), due_conditions)
     tab = filterset.form.cleaned_data.get("due") if filterset.is_valid() else None
     paginator = KnownCountPaginator(filterset.qs, PAGE_SIZE, count=counts.get(tab) if tab else counts["all"])
     page = paginator.get_page(request.GET.get("p"))

@@ -13,11 +13,16 @@ claims of one person fall in the same chunk. Each chunk is one transaction that
 
 1. locks the chunk's people at once (PostgreSQL: ``SELECT … ORDER BY id FOR NO KEY UPDATE``; the fixed order keeps
    two batches from deadlocking, and a single ``settle_claim`` locks one person only, so it simply waits);
-2. reads, in a fixed number of queries: the claims with hospitals and regions, their live settlements, the policy
-   versions in force per (region, date of service), the benefit rules of each distinct version, the people's
-   enrolments and identities on the dates, and the year-to-date sums of every (person, year) in one aggregate;
-3. settles in memory and writes with one INSERT per table (settlements, payment lines, claim history rows — more
-   on SQLite, whose statements hold at most 999 parameters) and one UPDATE of the claims' status.
+2. reads, in a fixed number of queries: the claims, their hospitals and regions, their live settlements, the
+   policy versions in force per (region, date of service), the benefit rules of each distinct version, the
+   people's enrolments and identities on the dates, and the year-to-date sums of every (person, year) in one
+   aggregate;
+3. settles in memory and writes: one COPY (or INSERT) per table for settlements and payment lines, one UPDATE of
+   the claims' status and one INSERT … SELECT of their history rows (SQLite splits INSERTs into pieces of at most
+   999 parameters).
+
+Called inside a transaction of the caller's, each chunk is a savepoint, and the people stay locked until the
+caller commits.
 
 Why chunks rather than one transaction: hospitals settle in real time (一站式结算) through ``settle_claim``, which
 waits on the person lock. One transaction over 10 000 claims would hold 5 000 people locked for the whole run; a
@@ -31,8 +36,7 @@ cannot be applied, a missing income statistic, already settled, rejected, unknow
 Anything else (a database error, a bug) rolls back the chunk being written and is raised; chunks committed before
 stay settled, each complete and consistent, and running the batch again settles what is still registered.
 
-Writes. PostgreSQL gets COPY for settlements and payment lines, with ids reserved from the sequences (Django's
-``bulk_create`` spent most of a 10 000-claim batch building model instances and binding values; bench/README.md);
+Writes. PostgreSQL gets COPY for settlements and payment lines, with ids reserved from the sequences (``_insert``);
 other databases get ``bulk_create``. The claims' status is one UPDATE.
 
 History. Settlements and payment lines have no history (immutable rows with their author and time). Claims do:
@@ -119,7 +123,8 @@ class BatchSettlementResult:
 def _claim_keys(claims) -> tuple[list[tuple[int, int]], list[int]]:
     """(claim id, person id) of every claim that exists, and the ids given that match no claim."""
     if isinstance(claims, QuerySet):
-        return list(claims.order_by().values_list("pk", "person_id")), []
+        unordered = claims if claims.query.is_sliced else claims.order_by()
+        return list(unordered.values_list("pk", "person_id")), []
     ids = list(dict.fromkeys(claim if isinstance(claim, int) else claim.pk for claim in claims))
     found = list(Claim.objects.filter(pk__in=ids).order_by().values_list("pk", "person_id"))
     known = {claim_id for claim_id, _person_id in found}
@@ -157,12 +162,17 @@ def _refusal(claim: Claim, error: ValidationError) -> ClaimRefusal:
                         message=" ".join(error.messages))
 
 
+def _not_found(claim_id: int) -> ClaimRefusal:
+    return ClaimRefusal(claim_id=claim_id, claim_number="", code="not_found",
+                        message=_("Claim %(claim)s does not exist.") % {"claim": claim_id})
+
+
 def _insert(model: type[Model], rows: list[dict], *, now: datetime) -> list[int]:
     """Insert rows given as {attname: value} and return their new ids, in order.
 
-    PostgreSQL: ids reserved from the table's sequence, then one COPY. Django's bulk_create took two thirds of a
-    10 000-claim batch building 70 000 model instances and binding their values (bench/README.md). Elsewhere (SQLite
-    in tests): bulk_create. ``auto_now_add`` columns get `now`, as a save would give them.
+    PostgreSQL: ids reserved from the table's sequence, then one COPY. Building 70 000 model instances and binding
+    their values for bulk_create took half of a 10 000-claim batch (26.5 s before, 13 s after; bench/README.md).
+    Elsewhere (SQLite in tests): bulk_create. ``auto_now_add`` columns get `now`, as a save would give them.
     """
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
@@ -249,6 +259,8 @@ def _settle_chunk(person_ids: list[int], claim_ids: list[int], *, by, cache: _Ru
             claim.hospital, claim.region = hospitals[claim.hospital_id], regions[claim.region_id]
         live = set(Settlement.objects.filter(claim_id__in=claim_ids, reversed_at__isnull=True)
                    .values_list("claim_id", flat=True))
+        found = {claim.pk for claim in claims}
+        result.refusals.extend(_not_found(claim_id) for claim_id in claim_ids if claim_id not in found)  # deleted
         claims.sort(key=settlement_order)
         candidates = []
         for claim in claims:
@@ -316,10 +328,7 @@ def settle_claims(*, claims: QuerySet | Iterable[Claim | int], by,
     given = [] if isinstance(claims, QuerySet) else list(claims)
     keys, unknown = _claim_keys(claims if isinstance(claims, QuerySet) else given)
     result = BatchSettlementResult()
-    result.refusals.extend(
-        ClaimRefusal(claim_id=claim_id, claim_number="", code="not_found",
-                     message=_("Claim %(claim)s does not exist.") % {"claim": claim_id})
-        for claim_id in unknown)
+    result.refusals.extend(_not_found(claim_id) for claim_id in unknown)
     cache = _RunCache()
     for person_ids, claim_ids in _chunks(keys, chunk_size):
         _settle_chunk(person_ids, claim_ids, by=by, cache=cache, result=result)

@@ -227,7 +227,8 @@ class RegionScopedAdminMixin(NotFoundMixin, _ScopedForeignKeysMixin):
         if sees_everything(request.user):
             return
         history = getattr(self.model, self.model._meta.simple_history_manager_attribute)
-        record = history.filter(pk=object_id).order_by("-history_date").first()
+        # The historical model's own pk is history_id; the original row's id is a plain field there.
+        record = history.filter(**{self.model._meta.pk.attname: object_id}).order_by("-history_date").first()
         if record is None or not user_can_write_at(request.user, _region_path_of(record.instance)):
             raise Http404
 

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
 
 from claims.models import Claim, PaymentLine, Settlement
 from claims.models.choices import HospitalLevel, Layer, Referral, VisitType
@@ -324,10 +325,14 @@ def test_settled_claims_get_their_history_row_by_the_clerk(regions, clerk):
     spec_example_policy(regions["prefecture"])
     claim = make_claim(make_patient(regions["a"]), make_hospital(regions["a"]))
 
+    before = timezone.now()
     settle_claims(claims=[claim], by=clerk)
 
     record = Claim.history.filter(id=claim.pk).latest("history_id")
     assert (record.history_type, record.status, record.history_user) == ("~", ClaimStatus.SETTLED, clerk)
+    assert record.history_change_reason is None
+    assert before <= record.history_date <= timezone.now()
+    assert (record.number, record.total_cost, record.person_id) == (claim.number, claim.total_cost, claim.person_id)
     assert Claim.history.filter(id=claim.pk).count() == 2  # "created", then "settled"
 
 
@@ -346,8 +351,10 @@ def _claims_of(regions, *, people: int, claims_each: int, tag: str):
     return Claim.objects.filter(number__startswith=f"{tag}-")
 
 
-#: Lock, claims, live settlements, versions, 7 for the version's benefit rules, enrolments, identities,
-#: year-to-date, 3 INSERTs, 1 UPDATE; SQLite splits the INSERTs of 100 claims into more pieces.
+#: Measured: 23 statements on PostgreSQL for 10 and for 100 claims (the claims' keys; per chunk a savepoint, the
+#: lock, claims, hospitals, regions, live settlements, versions, 7 for the version's benefit rules, enrolments,
+#: identities, year-to-date, two id reservations for the COPYs, which are not counted, the UPDATE and the
+#: history INSERT … SELECT); SQLite has INSERTs instead of COPYs and splits those of 100 claims: 23 and 29.
 BATCH_QUERY_BOUND = 30
 
 
