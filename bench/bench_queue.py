@@ -226,6 +226,24 @@ def generate(args, staff) -> None:
           f"{time.perf_counter() - started:.1f} s")
 
 
+def print_counts(staff) -> None:
+    """The tab counts of each user's queues (what the page shows), to describe the data each request works on."""
+    from django.utils import timezone
+
+    from claims.calendar import work_calendar
+    from claims.queues import case_due_conditions, case_queue, due_soon_until, queue_counts
+
+    today, calendar = timezone.localdate(), work_calendar()
+    conditions = case_due_conditions(today, due_soon_until(calendar, today))
+    print("tab counts:")
+    for who in ("county reviewer", "prefecture reviewer"):
+        for mine in (True, False):
+            counts = queue_counts(case_queue(staff[who], today=today, calendar=calendar, mine=mine), conditions)
+            print(f"  {who}, {'my queue' if mine else 'all open'}: "
+                  + ", ".join(f"{key} {value:,}" for key, value in counts.items()))
+    print()
+
+
 def main() -> int:
     args = parse_args()
     ensure_database(args.database)
@@ -254,6 +272,8 @@ def main() -> int:
     print(f"PostgreSQL {connection.pg_version // 10000}; {open_cases:,} open cases; rows (estimates): "
           + ", ".join(f"{t.split('_', 1)[1]} {n:,}" for t, n in estimates.items()))
     print(f"{args.runs} runs after {args.warmup} warm-up; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+
+    print_counts(staff)
 
     scenarios = [
         ("(a) my queue, first page", QUEUE),

@@ -1,13 +1,27 @@
-"""Celery tasks of the enrolment app: thin wrappers around services."""
+"""Celery tasks of the enrolment app: thin wrappers around services.
+
+Both import tasks are safe under acks_late: the service claims the job by its status (a finished or running
+job is left alone) unless the broker redelivers the task after its worker died, and an import commits its data
+together with the job's outcome, so a crash leaves either everything or nothing.
+"""
 
 from celery import shared_task
 
-from .imports import execute_import_job
+from .imports import execute_check_job, execute_import_job
+
+
+def _redelivered(task) -> bool:
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+@shared_task(name="enrollment.check_import_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             bind=True)
+def check_import_job(self, job_id: int) -> None:
+    """Check (dry-run) a big uploaded file; the job then waits for the clerk's confirmation."""
+    execute_check_job(job_id=job_id, redelivered=_redelivered(self))
 
 
 @shared_task(name="enrollment.import_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True, bind=True)
 def import_job(self, job_id: int) -> None:
-    """Import a confirmed ImportJob. Idempotent: the service runs a job only from "waiting" (or "running" when
-    the broker redelivers the task after a worker died), and commits the data with the job's outcome."""
-    delivery = self.request.delivery_info or {}
-    execute_import_job(job_id=job_id, redelivered=bool(delivery.get("redelivered")))
+    """Import a confirmed ImportJob."""
+    execute_import_job(job_id=job_id, redelivered=_redelivered(self))

@@ -74,7 +74,7 @@ def _binary_stream(source):
     return source, lambda: None
 
 
-def _xlsx_table(stream):
+def _xlsx_table(stream, *, reset_dimensions: bool = True):
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -84,8 +84,9 @@ def _xlsx_table(stream):
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
         raise UnreadableFile(_("The file is not a readable .xlsx workbook."))
     sheet = workbook.worksheets[0]
-    # Some programs write a wrong <dimension>; without it openpyxl reads every row that is really there.
-    sheet.reset_dimensions()
+    if reset_dimensions:
+        # Some programs write a wrong <dimension>; without it openpyxl reads every row that is really there.
+        sheet.reset_dimensions()
     rows = enumerate(sheet.iter_rows(values_only=True), start=1)
     return workbook, Table(file_format="xlsx", encoding="", rows=rows)
 
@@ -133,3 +134,29 @@ def _text_lines(stream, encoding: str) -> Iterator[str]:
     pending += decoder.decode(b"", final=True)
     if pending:
         yield pending
+
+
+def estimate_data_rows(source) -> int:
+    """About how many data rows a file has, cheaply, to choose between checking it in the request and in the
+    background: CSV rows are counted (fast); a workbook's own dimension is trusted, and one without a
+    dimension counts as big."""
+    stream, close = _binary_stream(source)
+    try:
+        head = stream.read(4)
+        stream.seek(0)
+        if head == XLSX_MAGIC:
+            workbook, _table = _xlsx_table(stream, reset_dimensions=False)
+            try:
+                max_row = workbook.worksheets[0].max_row
+            finally:
+                workbook.close()
+            return max(max_row - 1, 0) if max_row else UNKNOWN_SIZE
+        if head == OLE_MAGIC:
+            return 0
+        rows = sum(1 for _number, cells in _csv_table(stream).rows if any(cell.strip() for cell in cells))
+        return max(rows - 1, 0)
+    finally:
+        close()
+
+
+UNKNOWN_SIZE = 10**9

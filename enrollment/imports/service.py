@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +23,7 @@ from .columns import PERMISSIONS, bind_headers, looks_like_header
 from .enrollments import EnrollmentsImporter
 from .errors import ErrorLog, RowError
 from .identities import IdentitiesImporter
-from .readers import UnreadableFile, open_table
+from .readers import UnreadableFile, estimate_data_rows, open_table
 from .regions import RegionsImporter
 from .roster import RosterImporter
 from .writer import Writer
@@ -206,7 +207,8 @@ def _change_reason(file_name: str) -> str:
 
 
 def _record_outcome(job: ImportJob, result: ImportResult) -> None:
-    """A dry run keeps a clean job waiting for confirmation; anything with errors, or written, is finished."""
+    """Written: done. Errors: rejected. A clean dry run: waiting for confirmation, with processed_rows equal to
+    total_rows (that is what "checked" means, see is_checked) and the planned counts."""
     fields = {"total_rows": result.total_rows}
     if result.written:
         fields.update(status=ImportStatus.DONE, processed_rows=result.total_rows, created_count=result.created,
@@ -215,28 +217,56 @@ def _record_outcome(job: ImportJob, result: ImportResult) -> None:
         fields.update(status=ImportStatus.FAILED, created_count=0, updated_count=0,
                       rejected_count=result.rejected_rows, errors=[e.as_dict() for e in result.errors],
                       finished_at=timezone.now())
+    else:
+        fields.update(status=ImportStatus.PENDING, processed_rows=result.total_rows, created_count=result.created,
+                      updated_count=result.updated, rejected_count=0, errors=[])
     for name, value in fields.items():
         setattr(job, name, value)
     ImportJob.objects.filter(pk=job.pk).update(**fields)
 
 
-# --- the job's life: upload and check → confirm → import (here or in the background) ----------------------
-def start_import_job(*, kind: str, upload, user) -> tuple[ImportJob, ImportResult]:
-    """Store an uploaded file as a waiting job and dry-run it; the result says what confirming would do."""
+# --- the job's life -----------------------------------------------------------------------------------------
+# upload → check (dry run; in the request, or in Celery for a big file) → waiting → confirm → import (in the
+# request, or in Celery for a big file) → done / rejected. The ImportJob's status has four values; "waiting"
+# covers two moments, told apart by the rows: a checked job has processed_rows == total_rows > 0 (and the
+# planned counts), an unchecked one (a big file queued for its check) has processed_rows < total_rows, the
+# estimate made at upload.
+
+def is_checked(job: ImportJob) -> bool:
+    return job.status == ImportStatus.PENDING and 0 < job.total_rows == job.processed_rows
+
+
+def _in_background(rows: int) -> bool:
+    return rows > settings.ROSTER_BACKGROUND_THRESHOLD
+
+
+def start_import_job(*, kind: str, upload, user) -> tuple[ImportJob, ImportResult | None]:
+    """Store an uploaded file as a waiting job and check it: a small file here (the dry-run result is
+    returned), a big one in a Celery task (None is returned; the job shows the progress)."""
     if not may_import(user, kind):
         raise PermissionDenied(_("You may not import this kind of file."))
+    try:
+        estimate = estimate_data_rows(upload)
+    except UnreadableFile:
+        estimate = 0  # the check in the request reports what is wrong with the file
     job = ImportJob.objects.create(kind=kind, file=upload, original_name=os.path.basename(upload.name)[:200],
-                                   created_by=user)
+                                   created_by=user, total_rows=estimate if _in_background(estimate) else 0)
+    if _in_background(estimate):
+        from ..tasks import check_import_job
+
+        job_id = job.pk
+        transaction.on_commit(lambda: check_import_job.delay(job_id))
+        return job, None
     return job, run_import(job_or_file=job, dry_run=True)
 
 
 def confirm_import_job(*, job: ImportJob, user) -> bool:
     """Import a checked job: big files in a Celery task (returns True), small ones right here (False)."""
-    if job.created_by_id != user.pk or job.status != ImportStatus.PENDING:
+    if job.created_by_id != user.pk or not is_checked(job):
         raise PermissionDenied(_("This import cannot be confirmed (it is not yours, or it already ran)."))
     if not may_import(user, job.kind):
         raise PermissionDenied(_("You may not import this kind of file."))
-    if job.total_rows > settings.ROSTER_BACKGROUND_THRESHOLD:
+    if _in_background(job.total_rows):
         from ..tasks import import_job
 
         job_id = job.pk
@@ -247,27 +277,48 @@ def confirm_import_job(*, job: ImportJob, user) -> bool:
     return False
 
 
+def execute_check_job(*, job_id: int, redelivered: bool = False) -> ImportResult | None:
+    """Check (dry-run) an uploaded big file once, reporting progress; what the Celery task runs."""
+    claimed = ImportJob.objects.filter(
+        pk=job_id, status=ImportStatus.PENDING, processed_rows__lt=F("total_rows")).update(
+        status=ImportStatus.RUNNING, processed_rows=0)
+    if not claimed and not (redelivered and _running(job_id)):
+        return None
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    return _guarded(job, lambda: run_import(job_or_file=job, dry_run=True, progress=JobProgress(job)))
+
+
 def execute_import_job(*, job_id: int, redelivered: bool = False) -> ImportResult | None:
     """Run a confirmed job once. Safe to call again: a job that is done, failed or running is left alone,
     except a running job whose task is redelivered (its worker died; the import's transaction rolled back)."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
-        status=ImportStatus.RUNNING, processed_rows=0)
+    claimed = ImportJob.objects.filter(
+        pk=job_id, status=ImportStatus.PENDING, total_rows__gt=0, processed_rows=F("total_rows")).update(
+        status=ImportStatus.RUNNING, processed_rows=0, created_count=0, updated_count=0)
     if not claimed:
-        if not (redelivered and ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).exists()):
+        if not (redelivered and _running(job_id)):
             return None
         ImportJob.objects.filter(pk=job_id).update(processed_rows=0, created_count=0, updated_count=0)
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    return _guarded(job, lambda: run_import(job_or_file=job))
+
+
+def _running(job_id: int) -> bool:
+    return ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).exists()
+
+
+def _guarded(job: ImportJob, run):
+    """Whatever happens, the job ends up finished: a lost permission or a crash is recorded on it."""
     try:
-        return run_import(job_or_file=job)
+        return run()
     except PermissionDenied as exc:
         # The user lost the permission between upload and import.
-        ImportJob.objects.filter(pk=job_id).update(
-            status=ImportStatus.FAILED, finished_at=timezone.now(),
-            errors=[RowError(None, "", str(exc)).as_dict()])
+        _fail(job, str(exc))
         return None
     except Exception:
-        message = _("The import stopped because of an internal error; nothing was written.")
-        ImportJob.objects.filter(pk=job_id).update(
-            status=ImportStatus.FAILED, finished_at=timezone.now(),
-            errors=[RowError(None, "", message).as_dict()])
+        _fail(job, _("The import stopped because of an internal error; nothing was written."))
         raise
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.FAILED, finished_at=timezone.now(), errors=[RowError(None, "", message).as_dict()])

@@ -23,7 +23,7 @@ from ..models import ImportJob, RegionMembership
 from ..models.imports import ImportKind, ImportStatus
 from ..scoping import sees_everything, visible_regions
 from .errors import RowError
-from .service import confirm_import_job, may_import, start_import_job
+from .service import confirm_import_job, is_checked, may_import, start_import_job
 from .workbook import TEMPLATE_FORMAT, template_file_name, template_workbook
 
 _TOKEN_SALT = "enrollment.imports.confirm"  # noqa: S105 - a signing namespace, not a secret
@@ -78,6 +78,8 @@ def import_start(request):
         if form.is_valid():
             job, result = start_import_job(kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"],
                                            user=request.user)
+            if result is None:  # a big file: checked in the background, the result page shows the progress
+                return redirect("enrollment:import-result", pk=job.pk)
             title = _("Check of %(file)s") % {"file": job.original_name}
             return _page(request, "enrollment/import_dry_run.html", title, job=job, result=result,
                          token=_confirm_token(job) if result.ok else "",
@@ -99,7 +101,7 @@ def import_confirm(request):
     if data.get("user") != request.user.pk:
         raise PermissionDenied
     job = get_object_or_404(ImportJob, pk=data.get("job"))
-    if job.status == ImportStatus.PENDING:
+    if is_checked(job):
         queued = confirm_import_job(job=job, user=request.user)
         if queued:
             request.session[_QUEUED_SESSION_KEY] = [*request.session.get(_QUEUED_SESSION_KEY, [])[-20:], job.pk]
@@ -110,11 +112,13 @@ def import_confirm(request):
 @require_GET
 def import_result(request, pk: int):
     job = get_object_or_404(visible_import_jobs(request.user), pk=pk)
-    queued = job.status == ImportStatus.PENDING and job.pk in request.session.get(_QUEUED_SESSION_KEY, [])
-    awaiting_confirmation = job.status == ImportStatus.PENDING and not queued
+    checked = is_checked(job)
+    queued = checked and job.pk in request.session.get(_QUEUED_SESSION_KEY, [])
+    awaiting_confirmation = checked and not queued
     return _page(
         request, "enrollment/import_result.html", _("Import of %(file)s") % {"file": job.original_name},
-        job=job, finished=job.status in _FINISHED, queued=queued,
+        job=job, finished=job.status in _FINISHED, queued=queued, awaiting_confirmation=awaiting_confirmation,
+        state=_state(job),
         token=_confirm_token(job) if awaiting_confirmation and job.created_by_id == request.user.pk else "",
         errors=[RowError.from_dict(item) for item in job.errors or []],
         status_url=reverse("enrollment:import-status", args=[job.pk]),
@@ -125,15 +129,12 @@ def import_result(request, pk: int):
 @require_GET
 def import_status(request, pk: int):
     job = get_object_or_404(visible_import_jobs(request.user), pk=pk)
-    if job.status == ImportStatus.RUNNING:
-        # The service stores the planned counts when the check is over and the write begins.
-        phase = "writing" if job.created_count or job.updated_count else "checking"
-    else:
-        phase = job.status
     return JsonResponse({
+        "state": _state(job),
         "status": job.status,
         "status_label": str(job.get_status_display()),
-        "phase": phase,
+        "phase": _phase(job),
+        "checked": is_checked(job),
         "finished": job.status in _FINISHED,
         "total_rows": job.total_rows,
         "processed_rows": job.processed_rows,
@@ -143,6 +144,20 @@ def import_status(request, pk: int):
         "rejected": job.rejected_count,
         "result_url": reverse("enrollment:import-result", args=[job.pk]),
     })
+
+
+def _phase(job: ImportJob) -> str:
+    if job.status == ImportStatus.RUNNING:
+        # The service stores the planned counts when the check is over and the write begins.
+        return "writing" if job.created_count or job.updated_count else "checking"
+    if job.status == ImportStatus.PENDING:
+        return "checked" if is_checked(job) else "waiting"
+    return job.status
+
+
+def _state(job: ImportJob) -> str:
+    """What the result page shows; the page reloads itself when this changes."""
+    return f"{job.status}:{is_checked(job):d}"
 
 
 @staff_member_required

@@ -51,6 +51,19 @@ def _copyable(model) -> bool:
     )
 
 
+def _history_order(model) -> list[str]:
+    """The model's attnames in the order of its history table's columns, so a history row is the row itself
+    followed by simple_history's own columns."""
+    own = [f.attname for f in model._meta.concrete_fields]
+    known = set(own)
+    ordered = [f.attname for f in model.history.model._meta.concrete_fields if f.attname in known]
+    return ordered + [name for name in own if name not in set(ordered)]
+
+
+def _no_queries_during_copy(execute, sql, params, many, context):
+    raise RuntimeError("An import's build function queried the database while COPY was running.")
+
+
 def _current(rows: dict, pk):
     """The row checked a moment ago; gone means someone deleted it meanwhile, which the import reports as a
     conflict like any other (IntegrityError: nothing is written)."""
@@ -125,21 +138,29 @@ class Writer:
         meta = model._meta
         fields = list(meta.concrete_fields)
         defaults = {f.attname: f.get_default() for f in fields if not f.primary_key}
-        attnames = [f.attname for f in fields]
+        attnames = _history_order(model)
         pks = self._allocate_pks(model, len(drafts))
-        # Rows are built before COPY starts: while a COPY runs, any other query on the connection (a build that
-        # touches the database) would wait for the COPY forever. The rows are needed again for the history.
-        rows = []
-        for draft, pk in zip(drafts, pks, strict=True):
-            values = {**defaults, **_values(fields, build(draft)), meta.pk.attname: pk}
-            draft.pk = pk
-            rows.append([values[name] for name in attnames])
-        self._copy_rows(meta.db_table, [f.column for f in fields], rows, report=True)
-        self._copy_history(model, attnames, rows, history_type="+")
+        written: list[list] = []  # the same rows again for the history
+
+        def rows() -> Iterator[list]:
+            pk_name = meta.pk.attname
+            for draft, pk in zip(drafts, pks, strict=True):
+                values = {**defaults, **_values(fields, build(draft)), pk_name: pk}
+                draft.pk = pk
+                row = [values[name] for name in attnames]
+                written.append(row)
+                yield row
+
+        # Rows are built while COPY streams them, so Python and the server work at the same time. A query on
+        # this connection meanwhile would wait for the COPY forever: builds must not touch the database, and
+        # one that does fails at once instead of hanging.
+        with connection.execute_wrapper(_no_queries_during_copy):
+            self._copy_rows(meta.db_table, [meta.get_field(name).column for name in attnames], rows(), report=True)
+        self._copy_history(model, attnames, written, history_type="+")
 
     def _copy_update(self, model, drafts: Sequence, apply: Callable, fields: list[str]) -> None:
         meta = model._meta
-        attnames = [f.attname for f in meta.concrete_fields]
+        attnames = _history_order(model)
         changed = [meta.get_field(name).attname for name in fields]
         table = connection.ops.quote_name(meta.db_table)
         pk_column = connection.ops.quote_name(meta.pk.column)
@@ -191,8 +212,17 @@ class Writer:
                "history_user_id": self.user.pk if self.user is not None else None}
         # Each history column is either a tracked field (by position in the row) or one of simple_history's own.
         plan = [(position[f.attname], None) if f.attname in position else (None, own[f.attname]) for f in fields]
+        positions = [i for i, _constant in plan if i is not None]
+        tracked = len(positions)
+        # Rows in the history table's column order (see _history_order): history row = row + constants.
+        as_prefix = positions == list(range(tracked)) and all(i is not None for i, _constant in plan[:tracked])
+        suffix = [constant for _i, constant in plan[tracked:]]
 
         def history_rows() -> Iterator[list]:
+            if as_prefix:
+                for row in rows:
+                    yield (row if len(row) == tracked else row[:tracked]) + suffix
+                return
             for row in rows:
                 yield [row[i] if i is not None else constant for i, constant in plan]
 

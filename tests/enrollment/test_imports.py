@@ -651,3 +651,27 @@ def test_copy_writer_writes_what_simple_history_writes(tmp_path, clerk_a, monkey
     assert copy == orm
     assert {row[-3:] for row in copy["person history"]} == {  # (reason, type, user) of every history row
         ("Imported from a.csv", "+", clerk_a.pk), ("Imported from b.csv", "~", clerk_a.pk)}
+
+
+@pytest.mark.services
+def test_a_build_that_queries_during_copy_fails_instead_of_hanging(clerk_a, regions):
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from enrollment.imports.base import Progress
+    from enrollment.imports.writer import Writer
+
+    from ..conftest import require
+
+    require(connection.vendor == "postgresql", "the COPY writer runs on PostgreSQL only (DATABASE_URL)")
+
+    class Draft:
+        pk = None
+
+    def build(draft):
+        return {"number": "H1", "region_id": Region.objects.get(code="522701").pk}  # a query: not allowed
+
+    writer = Writer(user=clerk_a, reason="test", when=timezone.now(), progress=Progress(), use_copy=True)
+    with pytest.raises(RuntimeError, match="while COPY was running"), transaction.atomic():
+        writer.create(Household, [Draft()], build)
+    assert Household.objects.count() == 0

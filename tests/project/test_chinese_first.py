@@ -28,9 +28,9 @@ def test_login_page_is_in_chinese(client, chinese):
     assert "用户名" in html
 
 
-def test_admin_index_is_in_chinese(client, chinese, clerk_a):
+def test_admin_index_is_in_chinese_even_for_an_english_browser(client, chinese, clerk_a):
     client.force_login(clerk_a)
-    html = client.get("/admin/").content.decode()
+    html = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert "参保" in html
     assert "Enrollment ledger" not in html
 
