@@ -37,8 +37,8 @@ lint: install-dev
 
 ## make messages: refresh and compile the Chinese translation (needs gettext)
 messages: install
-	DEBUG=1 $(PY) manage.py makemessages -l zh_Hans --no-obsolete --no-location
-	DEBUG=1 $(PY) manage.py compilemessages -l zh_Hans
+	DEBUG=1 $(PY) manage.py makemessages -l zh_Hans --no-obsolete --no-location --ignore ".venv/*" --ignore "bench/*"
+	DEBUG=1 $(PY) manage.py compilemessages -l zh_Hans --ignore ".venv/*"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from ..idnumbers import mask_id_number
@@ -49,7 +50,7 @@ class Person(models.Model):
     id_converted_from = models.CharField(
         _("original 15-digit ID"), max_length=15, blank=True,
         help_text=_("Set when the number was converted from a first-generation 15-digit ID."))
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=64)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, editable=False)
     birth_date = models.DateField(_("birth date"), editable=False)
     household = models.ForeignKey(

@@ -76,6 +76,7 @@ class PolicyVersion(models.Model):
 
 
 class SubsidyKind(models.TextChoices):
+    # xgettext:no-python-format
     FULL = "full", _("Full (100 % of the individual contribution)")
     PERCENT = "percent", _("Percent of the tier-1 individual contribution")
     FIXED = "fixed", _("Fixed amount")

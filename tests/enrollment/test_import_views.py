@@ -46,10 +46,17 @@ def client_a(client, clerk_a):
     return client
 
 
-def upload(client, rows=None, *, kind="roster", name="roster.csv", headers=ROSTER_HEADERS):
+def upload(client, rows=None, *, kind="roster", name="roster.csv", headers=ROSTER_HEADERS, follow=False):
     content = csv_bytes(headers, roster_rows() if rows is None else rows)
     return client.post(reverse("enrollment:import-start"),
-                       {"kind": kind, "file": SimpleUploadedFile(name, content, content_type="text/csv")})
+                       {"kind": kind, "file": SimpleUploadedFile(name, content, content_type="text/csv")},
+                       follow=follow)
+
+
+def confirm_token_for(job) -> str:
+    from django.core import signing
+
+    return signing.dumps({"job": job.pk, "user": job.created_by_id}, salt="enrollment.imports.confirm")
 
 
 def confirm_token(response) -> str:
@@ -145,18 +152,31 @@ def test_pages_need_staff_login_and_the_permission(client, regions):
     assert client.get(reverse("enrollment:import-template", args=["roster"])).status_code == 403
 
 
-def test_background_import_reports_progress_and_counts(client_a, settings, django_capture_on_commit_callbacks):
+def test_big_file_is_checked_and_imported_in_the_background(client_a, settings,
+                                                            django_capture_on_commit_callbacks):
     settings.ROSTER_BACKGROUND_THRESHOLD = 2
-    token = confirm_token(upload(client_a))
-    job = ImportJob.objects.get()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = client_a.post(reverse("enrollment:import-confirm"), {"token": token})
-    assert len(callbacks) == 1, "the import was handed to Celery (eager in tests), not run in the request"
-    assert response.url == reverse("enrollment:import-result", args=[job.pk])
+        response = upload(client_a)
+    job = ImportJob.objects.get()
+    assert len(callbacks) == 1, "the check was handed to Celery (eager in tests), not run in the request"
+    assert response.status_code == 302 and response.url == reverse("enrollment:import-result", args=[job.pk])
+    job.refresh_from_db()
+    assert (job.status, job.total_rows, job.processed_rows, job.progress_percent) == (ImportStatus.PENDING, 4, 4, 100)
+    assert (job.created_count, job.updated_count) == (9, 0), "the planned counts of the check"
+    assert Person.objects.count() == 0
+    status = client_a.get(reverse("enrollment:import-status", args=[job.pk])).json()
+    assert (status["phase"], status["checked"], status["finished"]) == ("checked", True, False)
+
+    page = client_a.get(response.url)
+    assert 'id="import-plan"' in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client_a.post(reverse("enrollment:import-confirm"), {"token": confirm_token(page)})
+    assert len(callbacks) == 1, "the import was handed to Celery, not run in the request"
 
     job.refresh_from_db()
     assert (job.status, job.progress_percent, job.processed_rows, job.total_rows) == (ImportStatus.DONE, 100, 4, 4)
     assert (job.created_count, job.updated_count, job.rejected_count) == (9, 0, 0)
+    assert Person.objects.count() == 4
     status = client_a.get(reverse("enrollment:import-status", args=[job.pk])).json()
     assert (status["finished"], status["percent"], status["created"]) == (True, 100, 9)
     assert status["result_url"] == response.url
@@ -164,17 +184,42 @@ def test_background_import_reports_progress_and_counts(client_a, settings, djang
     assert 'id="import-outcome"' in page and "<td>9</td>" in page
 
 
-def test_result_page_polls_while_a_queued_job_waits(client_a, settings):
+def test_big_file_with_errors_is_rejected_by_the_background_check(client_a, settings,
+                                                                  django_capture_on_commit_callbacks):
     settings.ROSTER_BACKGROUND_THRESHOLD = 2
-    token = confirm_token(upload(client_a))
+    rows = roster_rows()
+    rows[1][0] = "123"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client_a, rows)
     job = ImportJob.objects.get()
-    # Without capturing on-commit callbacks the task is never sent: the job stays queued.
-    response = client_a.post(reverse("enrollment:import-confirm"), {"token": token}, follow=True)
+    assert (job.status, job.rejected_count, [e["row"] for e in job.errors]) == (ImportStatus.FAILED, 1, [3])
+    page = client_a.get(response.url).content.decode()
+    assert 'name="token"' not in page and "<td>身份证号</td>" in page
+
+
+def test_result_page_polls_while_a_job_waits_for_a_worker(client_a, settings, django_capture_on_commit_callbacks):
+    settings.ROSTER_BACKGROUND_THRESHOLD = 2
+    # Without running the on-commit callbacks the tasks are never sent: the job waits.
+    response = upload(client_a, follow=True)
+    job = ImportJob.objects.get()
     page = response.content.decode()
-    assert 'id="import-progress"' in page
-    assert reverse("enrollment:import-status", args=[job.pk]) in page
+    assert 'id="import-progress"' in page and reverse("enrollment:import-status", args=[job.pk]) in page
     status = client_a.get(reverse("enrollment:import-status", args=[job.pk])).json()
-    assert (status["status"], status["phase"], status["finished"]) == ("pending", "pending", False)
+    assert (status["status"], status["phase"], status["checked"], status["finished"]) == (
+        "pending", "waiting", False, False)
+    assert client_a.post(reverse("enrollment:import-confirm"), {"token": confirm_token_for(job)}).status_code == 302
+    job.refresh_from_db()
+    assert job.status == ImportStatus.PENDING and Person.objects.count() == 0, "an unchecked job is not imported"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        from enrollment.tasks import check_import_job
+
+        check_import_job.delay(job.pk)
+    page = client_a.get(reverse("enrollment:import-result", args=[job.pk]))
+    client_a.post(reverse("enrollment:import-confirm"), {"token": confirm_token(page)})  # callbacks not run
+    page = client_a.get(reverse("enrollment:import-result", args=[job.pk])).content.decode()
+    assert 'id="import-progress"' in page, "a confirmed job waiting for its worker shows the progress bar"
+    assert 'data-state="pending:1"' in page
 
 
 @pytest.mark.parametrize("kind", ["roster", "identities", "enrollments"])
@@ -247,15 +292,23 @@ def test_background_import_on_a_real_worker(live_broker, request, client, region
     client.force_login(clerk)
     worker = request.getfixturevalue("celery_worker")  # started only once the broker is known to be there
     assert worker is not None
-    token = confirm_token(upload(client))
+    upload(client)
     job = ImportJob.objects.get()
-    client.post(reverse("enrollment:import-confirm"), {"token": token})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.status in (ImportStatus.DONE, ImportStatus.FAILED):
-            break
-        time.sleep(0.2)
+    wait_for(job, lambda: job.status != ImportStatus.RUNNING and job.processed_rows == job.total_rows)
+    assert (job.status, job.total_rows, job.created_count) == (ImportStatus.PENDING, 4, 9), job.errors
+    page = client.get(reverse("enrollment:import-result", args=[job.pk]))
+    client.post(reverse("enrollment:import-confirm"), {"token": confirm_token(page)})
+    wait_for(job, lambda: job.status in (ImportStatus.DONE, ImportStatus.FAILED))
     assert (job.status, job.progress_percent, job.created_count) == (ImportStatus.DONE, 100, 9), job.errors
     assert Person.objects.count() == 4
     assert {h.history_user_id for h in Person.history.all()} == {clerk.pk}
+
+
+def wait_for(job, done, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if done():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the job did not get there in {seconds} s: {job.status} {job.processed_rows}")

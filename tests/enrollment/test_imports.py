@@ -675,3 +675,13 @@ def test_a_build_that_queries_during_copy_fails_instead_of_hanging(clerk_a, regi
     with pytest.raises(RuntimeError, match="while COPY was running"), transaction.atomic():
         writer.create(Household, [Draft()], build)
     assert Household.objects.count() == 0
+
+
+def test_row_estimate_for_choosing_the_background(tmp_path):
+    from enrollment.imports.readers import estimate_data_rows
+
+    rows = roster_rows()
+    csv_path = write(tmp_path, "r.csv", csv_bytes(ROSTER_HEADERS, [*rows, [""] * 16, [" "] * 16]))
+    xlsx_path = write(tmp_path, "r.xlsx", xlsx_bytes(ROSTER_HEADERS, rows))
+    assert estimate_data_rows(csv_path) == 4  # blank lines do not count
+    assert estimate_data_rows(xlsx_path) == 4  # the workbook's own dimension
