@@ -173,7 +173,7 @@ def queue_counts(queryset: QuerySet, conditions: dict[str, Q] | None = None) -> 
     """How many rows of an annotated queue fall in each due status, plus ``"all"`` — one aggregate query.
 
     ``conditions`` ({due status: Q} on plain columns, ``case_due_conditions``) count each status without the
-    ``due_status`` CASE: PostgreSQL otherwise evaluates the whole CASE once per status for every row (a third of
+    ``due_status`` CASE: PostgreSQL otherwise evaluates the whole CASE once per status for every row (20–35 % of
     the count's time over 100 000 open cases; bench/README.md)."""
     conditions = conditions or {}
     statuses = [value for value, _label in DueStatus.CHOICES]
