@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import explain_analyze, measure, median_ms, p95_ms, setup_django, table_estimates
+from common import measure, median_ms, p95_ms, report_slowest_queries, setup_django, table_estimates
 
 TABLES = ["enrollment_person", "enrollment_identity", "enrollment_enrollment", "enrollment_household"]
 CHANGELIST = "/admin/enrollment/person/"
@@ -188,21 +188,7 @@ def main() -> int:
     print("(median and p95 of the wall time of the whole request; SQL = median time in the database calls; "
           "CPU = median CPU time of this Python process: middleware, admin, templates)")
 
-    print("\nSlowest query of each request (its slowest run):")
-    slowest_overall = None
-    for label, who, _url, samples in results:
-        worst = max(samples, key=lambda s: s.seconds)
-        query = max(worst.queries, key=lambda q: q.seconds)
-        print(f"- {label} / {who}: {query.seconds * 1000:.1f} ms of {worst.seconds * 1000:.1f} ms: "
-              f"{' '.join(query.sql.split())[:160]}…")
-        if slowest_overall is None or query.seconds > slowest_overall[2].seconds:
-            slowest_overall = (label, who, query)
-
-    label, who, query = slowest_overall
-    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query ({label} / {who}):\n")
-    print(" ".join(query.sql.split()))
-    print("params:", query.params)
-    print(explain_analyze(query))
+    report_slowest_queries(results, sql_width=160)
     return 0
 
 

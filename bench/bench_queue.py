@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import explain_analyze, measure, median_ms, p95_ms, setup_django, table_estimates
+from common import measure, median_ms, p95_ms, report_slowest_queries, setup_django, table_estimates
 
 SEED = 20260918
 COUNTIES = ["522701", "522702", "522722", "522723", "522725", "522726", "522727", "522728", "522729", "522730",
@@ -307,21 +307,7 @@ def main() -> int:
     print(f"(median and p95 of the whole request's wall time; SQL = median time in database calls; CPU = median CPU "
           f"time of this process; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
 
-    print("\nSlowest query of each request (its slowest run):")
-    slowest_overall = None
-    for label, who, _url, samples in results:
-        worst = max(samples, key=lambda s: s.seconds)
-        query = max(worst.queries, key=lambda q: q.seconds)
-        print(f"- {label} / {who}: {query.seconds * 1000:.1f} ms of {worst.seconds * 1000:.1f} ms: "
-              f"{' '.join(query.sql.split())[:200]}…")
-        if slowest_overall is None or query.seconds > slowest_overall[2].seconds:
-            slowest_overall = (label, who, query)
-
-    label, who, query = slowest_overall
-    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query ({label} / {who}):\n")
-    print(" ".join(query.sql.split()))
-    print("params:", query.params)
-    print(explain_analyze(query))
+    report_slowest_queries(results, sql_width=200)
     return 0
 
 

@@ -107,3 +107,25 @@ def table_estimates(tables: list[str]) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT relname, reltuples::bigint FROM pg_class WHERE relname = ANY(%s)", [tables])
         return dict(cursor.fetchall())
+
+
+def report_slowest_queries(results, *, sql_width: int = 160) -> None:
+    """Print each request's slowest query and EXPLAIN ANALYZE the slowest of all.
+
+    `results` holds (label, who, url, samples) tuples as the request benchmarks collect them.
+    """
+    print("\nSlowest query of each request (its slowest run):")
+    slowest_overall = None
+    for label, who, _url, samples in results:
+        worst = max(samples, key=lambda s: s.seconds)
+        query = max(worst.queries, key=lambda q: q.seconds)
+        print(f"- {label} / {who}: {query.seconds * 1000:.1f} ms of {worst.seconds * 1000:.1f} ms: "
+              f"{' '.join(query.sql.split())[:sql_width]}…")
+        if slowest_overall is None or query.seconds > slowest_overall[2].seconds:
+            slowest_overall = (label, who, query)
+
+    label, who, query = slowest_overall
+    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query ({label} / {who}):\n")
+    print(" ".join(query.sql.split()))
+    print("params:", query.params)
+    print(explain_analyze(query))
