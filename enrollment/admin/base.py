@@ -414,6 +414,27 @@ class SafeExportMixin:
         return f"{self.model._meta.model_name}-{timezone.localdate():%Y%m%d}.{file_format.get_extension()}"
 
 
+class PersonRowAdminMixin:
+    """For lists of rows that belong to a person (identities, ledger rows, ledger problems): the person's name and
+    ID number (masked unless the user may see it in full) as columns, and exact-ID / name-prefix search."""
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(person_search_q(search_term, prefix="person__")), False
+
+    def get_list_display(self, request):
+        return replace_id_column(super().get_list_display(request), id_number_column(request, "person__id_number"))
+
+    @admin.display(description=_("name"), ordering="person__name")
+    def person_name(self, obj):
+        return obj.person.name
+
+    @admin.display(description=_("ID number"), ordering="person__id_number")
+    def id_number_display(self, obj):
+        return mask_id_number(obj.person.id_number)  # replaced per request by get_list_display
+
+
 class ImportLinkMixin:
     """Adds the "Import" button (to the import pages, `enrollment:import-start?kind=…`) to the changelist."""
 

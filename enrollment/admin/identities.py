@@ -6,18 +6,15 @@ from import_export.admin import ExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..exports import IdentityExportResource
-from ..idnumbers import mask_id_number
 from ..models import Identity, IdentityCategory
 from .base import (
     EstimatedCountPaginator,
     ImportLinkMixin,
+    PersonRowAdminMixin,
     RegionScopedAdminMixin,
     SafeExportMixin,
     ValidTodayFilter,
-    id_number_column,
-    person_search_q,
     region_list_filter,
-    replace_id_column,
 )
 
 
@@ -30,7 +27,8 @@ class IdentityCategoryAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Identity)
-class IdentityAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin, SimpleHistoryAdmin):
+class IdentityAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin,
+                    SimpleHistoryAdmin):
     resource_classes = [IdentityExportResource]
     import_kind = "identities"
     list_display = ("person_name", "id_number_display", "category", "valid_from", "valid_to", "certified_by",
@@ -43,22 +41,6 @@ class IdentityAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Ex
     paginator = EstimatedCountPaginator
     autocomplete_fields = ("person",)
     fields = ("person", "category", "valid_from", "valid_to", "certified_by", "source_document", "source_batch")
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(person_search_q(search_term, prefix="person__")), False
-
-    def get_list_display(self, request):
-        return replace_id_column(super().get_list_display(request), id_number_column(request, "person__id_number"))
-
-    @admin.display(description=_("name"), ordering="person__name")
-    def person_name(self, identity):
-        return identity.person.name
-
-    @admin.display(description=_("ID number"), ordering="person__id_number")
-    def id_number_display(self, identity):
-        return mask_id_number(identity.person.id_number)  # replaced per request by get_list_display
 
     @admin.display(description=_("region"))
     def region(self, identity):

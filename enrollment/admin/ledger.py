@@ -21,21 +21,18 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from .. import selectors
 from ..exports import EnrollmentExportResource
-from ..idnumbers import mask_id_number
 from ..models import Enrollment, LedgerProblem
 from ..models.ledger import CannotEnrolReason, ProblemStatus
 from ..services import ledger as ledger_services
 from .base import (
     EstimatedCountPaginator,
     ImportLinkMixin,
+    PersonRowAdminMixin,
     PlanYearFilter,
     RegionScopedAdminMixin,
     SafeExportMixin,
-    id_number_column,
-    person_search_q,
     plan_year_choices,
     region_list_filter,
-    replace_id_column,
 )
 
 
@@ -125,7 +122,8 @@ class CannotEnrolForm(forms.Form):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin, SimpleHistoryAdmin):
+class EnrollmentAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin,
+                      SimpleHistoryAdmin):
     resource_classes = [EnrollmentExportResource]
     import_kind = "enrollments"
     list_display = ("person_name", "id_number_display", "plan_year", "scheme", "status", "contribution_due",
@@ -171,22 +169,6 @@ class EnrollmentAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, 
         row = ledger_services.enrol_person(**form.service_kwargs(by=request.user))
         obj.pk = row.pk
         obj.refresh_from_db()
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(person_search_q(search_term, prefix="person__")), False
-
-    def get_list_display(self, request):
-        return replace_id_column(super().get_list_display(request), id_number_column(request, "person__id_number"))
-
-    @admin.display(description=_("name"), ordering="person__name")
-    def person_name(self, enrollment):
-        return enrollment.person.name
-
-    @admin.display(description=_("ID number"), ordering="person__id_number")
-    def id_number_display(self, enrollment):
-        return mask_id_number(enrollment.person.id_number)  # replaced per request by get_list_display
 
     @admin.display(description=_("person's share"))
     def person_share(self, enrollment):
@@ -277,7 +259,7 @@ class LedgerProblemForm(RegionFromPersonForm):
 
 
 @admin.register(LedgerProblem)
-class LedgerProblemAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
+class LedgerProblemAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, SimpleHistoryAdmin):
     form = LedgerProblemForm
     list_display = ("person_name", "id_number_display", "plan_year", "kind", "description", "responsible_unit",
                     "deadline", "status", "closed_on", "region")
@@ -297,22 +279,6 @@ class LedgerProblemAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
         if obj is None:
             return closing
         return ("person", "plan_year", "kind", *closing)
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(person_search_q(search_term, prefix="person__")), False
-
-    def get_list_display(self, request):
-        return replace_id_column(super().get_list_display(request), id_number_column(request, "person__id_number"))
-
-    @admin.display(description=_("name"), ordering="person__name")
-    def person_name(self, problem):
-        return problem.person.name
-
-    @admin.display(description=_("ID number"), ordering="person__id_number")
-    def id_number_display(self, problem):
-        return mask_id_number(problem.person.id_number)  # replaced per request by get_list_display
 
     @admin.action(description=_("Close off (对账销号)…"), permissions=["change"])
     def close_off(self, request, queryset):
