@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "monitoring",
 ]
 
+# Demo data hooks run by `manage.py seed_demo` after enrollment's part, in this order (see the command).
+# Each app above enrollment adds its own: "claims.demo.seed_demo", "assistance.demo.seed_demo", ….
+DEMO_SEEDERS: list[str] = []
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

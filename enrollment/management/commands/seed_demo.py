@@ -3,8 +3,11 @@
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from enrollment import demo
@@ -46,6 +49,7 @@ class Command(BaseCommand):
             logins = demo.ensure_demo_users(region=region, password_file=password_file)
             result = demo.generate(persons=persons, seed=options["seed"], region=region,
                                    progress=self._progress(persons, started))
+            extra = self._seed_other_apps(region=region, logins=logins, seed=options["seed"], persons=persons)
         if connection.vendor == "postgresql" and persons > demo.HISTORY_LIMIT:
             # After a bulk load the planner has no statistics and the visibility map is empty (no index-only
             # scans) until autovacuum gets round to the tables; PostgreSQL's bulk-loading advice is to do it now.
@@ -57,7 +61,25 @@ class Command(BaseCommand):
                 "persons": result.persons, "households": result.households, "identities": result.identities,
                 "enrollments": result.enrollments, "problems": result.problems,
                 "seconds": time.monotonic() - started})
+        for line in extra:
+            self.stdout.write(line)
         self._print_logins(logins)
+
+    def _seed_other_apps(self, *, region, logins, seed, persons):
+        """Each app above enrollment seeds its own part of the demo through a hook named in settings.DEMO_SEEDERS.
+
+        Hooks are looked up by dotted path so enrollment never imports an app that depends on it; a hook runs in
+        this command's transaction, after the people, identities and ledger exist, in the listed order, and
+        returns a line that says what it made.
+        """
+        lines = []
+        for path in settings.DEMO_SEEDERS:
+            hook = import_string(path)
+            line = hook(region=region, logins=logins, seed=seed, persons=persons, today=timezone.localdate(),
+                        stdout=self.stdout)
+            if line:
+                lines.append(str(line))
+        return lines
 
     def _progress(self, total, started):
         step = max(demo.CHUNK_SIZE, total // 20)
