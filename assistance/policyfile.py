@@ -21,8 +21,8 @@ from .models.choices import AidFunding, AssetKind, CostBasis, LookBack
 
 SECTION = "assistance"
 HUNDRED = Decimal(100)
-_STEPS = {"acceptance": "intake_working_days", "initial_review": "review_working_days",
-          "approval": "approval_working_days"}
+_STEPS = {"initial_review": "review_working_days", "approval": "approval_working_days",
+          "payment": "payment_working_days"}
 
 
 @dataclass(frozen=True)

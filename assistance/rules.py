@@ -107,6 +107,7 @@ def household_test(*, eligible_cost: Decimal, annual_income: Decimal | None, inc
 
 
 def _minus_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` earlier (negative: later), or that month's last day when it has fewer days."""
     month_index = day.year * 12 + day.month - 1 - months
     year, month = divmod(month_index, 12)
     month += 1
@@ -127,3 +128,8 @@ def look_back_period(on: dt.date, *, look_back: str, months: int) -> tuple[dt.da
     if look_back == "calendar_year":
         return dt.date(on.year, 1, 1), on
     return _minus_months(on, months) + dt.timedelta(days=1), on
+
+
+def identity_valid_to(granted_on: dt.date, months: int) -> dt.date:
+    """Last day of an identity granted on ``granted_on`` for ``months`` (12 months from 2024-06-15: 2025-06-14)."""
+    return _minus_months(granted_on, -months) - dt.timedelta(days=1)

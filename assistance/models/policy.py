@@ -45,9 +45,12 @@ class AssistancePolicy(models.Model):
     identity_months = models.PositiveSmallIntegerField(
         _("identity validity (months)"), default=12,
         help_text=_("How long an approved illness_poor identity lasts."))
-    intake_working_days = models.PositiveSmallIntegerField(_("acceptance step (working days)"), default=5)
-    review_working_days = models.PositiveSmallIntegerField(_("initial review step (working days)"), default=10)
-    approval_working_days = models.PositiveSmallIntegerField(_("approval step (working days)"), default=5)
+    review_working_days = models.PositiveSmallIntegerField(
+        _("initial review due in (working days)"), default=10, help_text=_("Counted from receipt."))
+    approval_working_days = models.PositiveSmallIntegerField(
+        _("approval due in (working days)"), default=5, help_text=_("Counted from the initial review."))
+    payment_working_days = models.PositiveSmallIntegerField(
+        _("payment due in (working days)"), default=5, help_text=_("Counted from the approval."))
     special_aid_funding = models.JSONField(
         _("special aid funding sources"), default=list, blank=True,
         help_text=_("Codes of the funding sources a special aid decision may name."))
@@ -63,7 +66,3 @@ class AssistancePolicy(models.Model):
 
     def __str__(self):
         return str(self.policy)
-
-    @property
-    def total_working_days(self) -> int:
-        return self.intake_working_days + self.review_working_days + self.approval_working_days

@@ -22,7 +22,8 @@ EXAMPLE_ASSISTANCE = D("6689.38")
 def assistance_policy(region, effective_from=date(2023, 1, 1), **settings):
     policy = spec_example_policy(region, effective_from)
     defaults = {"income_share": D("0.60"), "asset_cap": D("200000.00"), "look_back": "months",
-                "look_back_months": 12, "identity_months": 12}
+                "look_back_months": 12, "identity_months": 12,
+                "counted_asset_kinds": ["housing", "vehicle", "deposits", "securities", "business", "other"]}
     AssistancePolicy.objects.create(policy=policy, **{**defaults, **settings})
     return policy
 

@@ -18,6 +18,7 @@ from assistance.rules import (
     UNDECIDED,
     eligible_cost,
     household_test,
+    identity_valid_to,
     look_back_period,
 )
 
@@ -130,3 +131,12 @@ def test_never_raises_and_passes_only_when_every_leg_holds(cost, income, assets)
         assert cost >= result.threshold and (income > 0 or cost > 0)
     if income is None or assets is None:
         assert result.outcome != PASSES
+
+
+@pytest.mark.parametrize(("granted", "months", "last_day"), [
+    (dt.date(2024, 6, 15), 12, dt.date(2025, 6, 14)),
+    (dt.date(2024, 1, 31), 1, dt.date(2024, 2, 28)),  # to 29 February, the day before "31 February"
+    (dt.date(2024, 2, 29), 12, dt.date(2025, 2, 27)),
+])
+def test_identity_valid_to(granted, months, last_day):
+    assert identity_valid_to(granted, months) == last_day

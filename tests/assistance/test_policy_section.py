@@ -42,7 +42,8 @@ def test_every_shipped_file_has_its_assistance_settings():
     assert guangdong.cost_basis == "after_insurance"
     assert settings["jinan-2022"].look_back == "calendar_year"
     assert settings["chongqing-2022"].special_aid_funding == ["social_assistance", "donation", "mutual_aid", "other"]
-    assert (guangdong.intake_working_days, guangdong.review_working_days, guangdong.approval_working_days) == (5, 10, 5)
+    assert (guangdong.review_working_days, guangdong.approval_working_days, guangdong.payment_working_days) == (
+        10, 5, 5)
 
 
 def test_a_full_section_loads_and_replace_rebuilds_it():
@@ -54,14 +55,14 @@ assistance:
   counted_assets: [deposits, vehicle]
   costs_counted: after_assistance
   identity_months: 6
-  working_days: {acceptance: 3, initial_review: 7, approval: 2}
+  working_days: {initial_review: 7, approval: 2, payment: 3}
   special_aid_funding: [donation]
 """
     policy = load(text)
     row = policy.assistance_settings
     assert row.income_share == Decimal("0.555") and row.look_back == "calendar_year"
     assert row.counted_asset_kinds == ["deposits", "vehicle"] and row.cost_basis == "after_assistance"
-    assert (row.intake_working_days, row.review_working_days, row.approval_working_days) == (3, 7, 2)
+    assert (row.review_working_days, row.approval_working_days, row.payment_working_days) == (7, 2, 3)
     assert row.special_aid_funding == ["donation"] and row.identity_months == 6
     load(HEADER, replace=True)  # the file drops the section: the settings go, with history
     assert not AssistancePolicy.objects.filter(policy=policy).exists()
