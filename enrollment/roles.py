@@ -13,6 +13,8 @@ HEAD = "科室负责人"
 LIAISON = "部门联络员"
 ADMIN = "系统管理员"
 HOSPITAL = "定点医疗机构用户"
+RURAL_DEPT = "乡村振兴部门用户"
+HEALTH_DEPT = "卫健部门用户"
 
 ROLE_LABELS = {
     CLERK: _("Clerk"),
@@ -22,6 +24,8 @@ ROLE_LABELS = {
     LIAISON: _("Liaison of another department"),
     ADMIN: _("System administrator"),
     HOSPITAL: _("Hospital user (eligibility look-up)"),
+    RURAL_DEPT: _("Rural revitalization department user (special aid)"),
+    HEALTH_DEPT: _("Health department user (special aid)"),
 }
 
 _READ_REFERENCE = {
@@ -71,6 +75,33 @@ _EDIT_BENEFITS = {
     "claims.calendaryear": "view add change",
 }
 
+_READ_ASSISTANCE = {
+    "assistance.assistancepolicy": "view",
+    "assistance.application": "view",
+    "assistance.declaredincome": "view",
+    "assistance.declaredasset": "view",
+    "assistance.outsidecost": "view",
+    "assistance.applicationpause": "view",
+    "assistance.applicationevent": "view",
+    "assistance.assistancesupplement": "view",
+    "assistance.specialaidcase": "view",
+    "assistance.specialaidmeeting": "view",
+    "assistance.specialaidfollowup": "view",
+    "assistance.specialaidevent": "view",
+}
+# Department users of 乡村振兴 / 卫健 approve special aid (one approval each) and may open cases; they read people
+# and the assistance records of their region, nothing of claims beyond what a case page shows.
+_SPECIAL_AID_DEPT = {
+    **_READ_REFERENCE,
+    "enrollment.person": "view",
+    "enrollment.household": "view",
+    "assistance.assistancepolicy": "view",
+    "assistance.specialaidcase": "view +open_special_aid",
+    "assistance.specialaidmeeting": "view",
+    "assistance.specialaidfollowup": "view add",
+    "assistance.specialaidevent": "view",
+}
+
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     CLERK: {
@@ -85,6 +116,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "claims.claim": "view add change",
         "claims.reimbursementcase": "view add change",
         "claims.hospitalbatch": "view add change",
+        **_READ_ASSISTANCE,
+        "assistance.application": "view add change",
+        "assistance.declaredincome": "view add change",
+        "assistance.declaredasset": "view add change",
+        "assistance.outsidecost": "view add change",
+        "assistance.specialaidcase": "view +open_special_aid +decide_special_aid",
+        "assistance.specialaidmeeting": "view add",
+        "assistance.specialaidfollowup": "view add",
     },
     REVIEWER: {
         **_READ_REFERENCE,
@@ -93,6 +132,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "claims.reimbursementcase": "view change +initial_review",
         "claims.hospitalbatch": "view change +audit_batch",
         "claims.batchline": "view change",
+        **_READ_ASSISTANCE,
+        "assistance.application": "view +review_application",
     },
     APPROVER: {
         **_READ_REFERENCE,
@@ -100,6 +141,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         "claims.reimbursementcase": "view change +re_review +pay_case",
         "claims.hospitalbatch": "view change +pay_batch",
+        **_READ_ASSISTANCE,
+        "assistance.application": "view +approve_application +pay_application",
+        "assistance.specialaidcase": "view +pay_special_aid",
     },
     HEAD: {
         **_READ_REFERENCE,
@@ -113,6 +157,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.policyversion": "view add change",
         "enrollment.subsidyrule": "view add change delete",
         "enrollment.costsharerule": "view add change delete",
+        **_READ_ASSISTANCE,
+        "assistance.assistancepolicy": "view add change",
     },
     LIAISON: {
         **_READ_REFERENCE,
@@ -122,6 +168,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     },
     ADMIN: {"*": "*"},
     HOSPITAL: {"claims.hospital": "view", "claims.claim": "view +lookup_eligibility"},
+    RURAL_DEPT: {
+        **_SPECIAL_AID_DEPT, "assistance.specialaidcase": "view +open_special_aid +approve_special_aid_rural"},
+    HEALTH_DEPT: {
+        **_SPECIAL_AID_DEPT, "assistance.specialaidcase": "view +open_special_aid +approve_special_aid_health"},
 }
 
 
