@@ -95,3 +95,37 @@ def user_can_reach_region(user, region: Region | None) -> bool:
     if paths is None:
         return True
     return any(region.path.startswith(path) for path in paths)
+
+
+def at_province_level(user) -> bool:
+    """Whether the user works at province level (a top-level region), where shared reference data is changed."""
+    paths = user_region_paths(user)
+    if paths is None:
+        return True
+    return any(path.count("/") == 2 for path in paths)  # "/520000/": a region without a parent
+
+
+def reachable_users(queryset: QuerySet, user) -> QuerySet:
+    """Limit a queryset of users to the accounts `user` may manage: every one of their regions lies within the
+    manager's regions. An account with no region, or with one region elsewhere or higher up, is out of reach, as is
+    any superuser (for anyone but a superuser)."""
+    from django.db.models import Exists, OuterRef
+
+    from .models import RegionMembership
+
+    if sees_everything(user):
+        return queryset
+    region_ids = visible_region_ids(user)
+    memberships = RegionMembership.objects.filter(user_id=OuterRef("pk"))
+    return (queryset.filter(is_superuser=False)
+            .filter(Exists(memberships))
+            .exclude(Exists(memberships.exclude(region_id__in=region_ids))))
+
+
+def reachable_usernames(user) -> QuerySet | None:
+    """Usernames of the accounts `user` may manage (a subquery), or None for no restriction."""
+    from django.contrib.auth import get_user_model
+
+    if sees_everything(user):
+        return None
+    return reachable_users(get_user_model().objects.all(), user).values("username")
