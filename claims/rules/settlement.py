@@ -140,9 +140,10 @@ def tilt_withheld(rule: BasicLayerRule | CriticalIllnessRule, claim: ClaimInput)
 class BasicLayerRule:
     """Basic medical insurance (基本医保) for one visit type, hospital level and category.
 
-    ``deductible_delta`` (signed amount) and ``ratio_delta_pp`` (signed fraction, 0.05 = +5 pp) are a category
-    tilt such as Chongqing's 2021 "两升两降". A claim missing a required referral gets no tilt and is paid at
-    ``unreferred_ratio`` when the policy sets one (SPEC §4.2; 黔南医保发〔2019〕36号 (七)).
+    ``deductible_delta`` (signed amount), ``ratio_delta_pp`` (signed fraction, 0.05 = +5 pp) and ``cap_removed``
+    are a category tilt such as Chongqing's 2021 "两升两降", limited to ``scope`` when given. A claim missing a
+    required referral gets no tilt and is paid at ``unreferred_ratio`` when the policy sets one (SPEC §4.2;
+    黔南医保发〔2019〕36号 (七)).
     """
 
     deductible: Decimal
@@ -153,6 +154,7 @@ class BasicLayerRule:
     ratio_delta_pp: Decimal = ZERO
     label: str = ""
     scope: TiltScope | None = None
+    cap_removed: bool = False
 
     def __post_init__(self) -> None:
         _money("deductible", self.deductible)
@@ -165,7 +167,7 @@ class BasicLayerRule:
 
     @property
     def has_tilt(self) -> bool:
-        return bool(self.deductible_delta or self.ratio_delta_pp)
+        return bool(self.deductible_delta or self.ratio_delta_pp or self.cap_removed)
 
     def terms(self, *, properly_referred: bool, tilt_applies: bool = True) -> tuple[Decimal, Decimal]:
         """(deductible, ratio) in force for a claim, tilt included only for properly referred care in its scope."""
@@ -312,7 +314,7 @@ class ClaimInput:
     tilts depend on it). ``visit_type``, ``hospital_level`` and ``scheme`` are the codes a ``TiltScope`` is matched
     against. ``accrues_deductible``: the basic deductible this claim bears raises the year's inpatient deductible
     level; ``deductible_continuous``: this claim is charged only what its deductible exceeds that level
-    (起付线连续计算).
+    (起付线连续计算); ``continuity_withheld`` says on the slip why a person the rule is for does not get it.
     """
 
     total_cost: Decimal
@@ -325,6 +327,7 @@ class ClaimInput:
     scheme: str = ""
     accrues_deductible: bool = False
     deductible_continuous: bool = False
+    continuity_withheld: str = ""
 
     def __post_init__(self) -> None:
         _money("total_cost", self.total_cost)
@@ -478,6 +481,13 @@ def _withheld_note(claim: ClaimInput, rules: Iterable[BasicLayerRule | CriticalI
         f"{reason}：{'、'.join(labels)}" if labels else reason for reason, labels in by_reason.items()) + "）"
 
 
+def _applied_note(rule: BasicLayerRule | CriticalIllnessRule, claim: ClaimInput) -> str:
+    """'（倾斜限县级/二级医院·住院，本次适用）' for a limited tilt this claim gets; '' otherwise."""
+    if rule.has_tilt and rule.scope is not None and tilt_withheld(rule, claim) is None:
+        return f"（倾斜限{rule.scope.description}，本次适用）"
+    return ""
+
+
 def _basic_layer(
     rule: BasicLayerRule | None, claim: ClaimInput, *, scope: Decimal, ytd: YearToDate, withheld: str
 ) -> tuple[_Layer, Decimal]:
@@ -485,8 +495,11 @@ def _basic_layer(
     if rule is None:
         return _Layer(ZERO, ("基本医保", "不适用 → 0.00")), ZERO
     referred = claim.properly_referred
-    deductible, ratio = rule.terms(properly_referred=referred, tilt_applies=tilt_withheld(rule, claim) is None)
-    referral_note = withheld or ("" if referred else f"（{REFERRAL_MISSING}）")
+    tilt_applies = tilt_withheld(rule, claim) is None
+    deductible, ratio = rule.terms(properly_referred=referred, tilt_applies=tilt_applies)
+    referral_note = _applied_note(rule, claim) + (withheld or ("" if referred else f"（{REFERRAL_MISSING}）"))
+    if claim.continuity_withheld:
+        referral_note += f"（起付线连续计算不适用：{claim.continuity_withheld}）"
     level = ytd.basic_deductible_level
     charged = deductible
     continuity = ""
@@ -507,8 +520,11 @@ def _basic_layer(
     detail = f"{continuity}({_yuan(scope)} − {_yuan(charged)}) × {_pct(ratio)} {_rounded(raw)}{referral_note}"
     room = max(ZERO, rule.annual_cap - ytd.basic_paid)
     if amount > room:
-        amount = room
-        detail += _cap_note(rule.annual_cap, ytd.basic_paid, amount)
+        if rule.cap_removed and tilt_applies and referred:
+            detail += f"；倾斜不设年度封顶（{_yuan(rule.annual_cap)}）"
+        else:
+            amount = room
+            detail += _cap_note(rule.annual_cap, ytd.basic_paid, amount)
     return _Layer(amount, ("基本医保", _with_label(rule.label, detail))), contribution
 
 
@@ -520,6 +536,7 @@ def _critical_layer(
     if rule is None:
         return _Layer(ZERO, ("大病保险", "不适用 → 0.00"))
     effective = (rule if tilt_withheld(rule, claim) is None else rule.untilted()).effective()
+    withheld = _applied_note(rule, claim) + withheld
     after = before + contribution
     deductible = effective.deductible
     if after <= deductible:

@@ -103,7 +103,8 @@ def cq_rule(deductible: str, ratio: str) -> tuple[BasicLayerRule, BasicLayerRule
 @pytest.mark.parametrize(("visit", "level", "rule", "basic", "shown"), [
     # county inpatient: (10 000 − 150) × 80 % = 7 880.00
     pytest.param("inpatient", "county", ("300.00", "0.70"), "7880.00",
-                 "[建档立卡贫困人口倾斜] (10000.00 − 150.00) × 80% = 7880.00", id="county-inpatient-tilted"),
+                 "[建档立卡贫困人口倾斜] (10000.00 − 150.00) × 80% = 7880.00（倾斜限县级医院·住院，本次适用）",
+                 id="county-inpatient-tilted"),
     # city inpatient: (10 000 − 800) × 55 % = 5 060.00 (the tilt would give (10 000 − 400) × 65 % = 6 240.00)
     pytest.param("inpatient", "city", ("800.00", "0.55"), "5060.00",
                  "(10000.00 − 800.00) × 55% = 5060.00（倾斜限县级医院·住院，本次不适用：建档立卡贫困人口倾斜）",
@@ -215,6 +216,30 @@ def test_claims_that_do_not_accrue_leave_the_level_alone():
     result = settle(claim, basic=GD_COUNTY, critical=None, assistance=None, out_of_catalog_limit=None,
                     ytd=NOTHING_PAID)
     assert (result.basic, result.basic_deductible_contribution) == (D("1750.00"), D("0.00"))
+
+
+@pytest.mark.parametrize(("referred", "basic", "shown"), [
+    # tilt applies, cap removed: (300 000 − 0) × 80 % = 240 000.00 although only 100 000 − 90 000 is left
+    (True, "240000.00", "[低保对象倾斜] (300000.00 − 0.00) × 80% = 240000.00；倾斜不设年度封顶（100000.00）"),
+    # unreferred: no tilt, 75 %, and the cap holds: 10 000.00 left
+    (False, "10000.00", "[低保对象倾斜] (300000.00 − 0.00) × 75% = 225000.00（未按规定转诊，不享受倾斜：低保对象倾斜）"
+                        "；年度封顶 100000.00，已付 90000.00，本次限 10000.00"),
+])
+def test_basic_cap_removal_is_a_tilt_too(referred, basic, shown):
+    rule = BasicLayerRule(deductible=D("0.00"), ratio=D("0.75"), annual_cap=D("100000.00"),
+                          ratio_delta_pp=D("0.05"), cap_removed=True, label="低保对象倾斜")
+    result = settle(inpatient("300000.00", properly_referred=referred), basic=rule, critical=None, assistance=None,
+                    out_of_catalog_limit=None, ytd=YearToDate(basic_paid=D("90000.00")))
+    assert result.basic == D(basic)
+    assert basic_step(result) == shown
+
+
+def test_continuity_withheld_is_explained():
+    claim = inpatient("6000.00", accrues_deductible=True, continuity_withheld="未在省内按规定转诊")
+    result = settle(claim, basic=GD_CITY, critical=None, assistance=None, out_of_catalog_limit=None,
+                    ytd=YearToDate(basic_deductible_level=D("500.00")))
+    assert result.basic == D("3380.00")  # (6 000 − 800) × 65 %
+    assert basic_step(result) == "(6000.00 − 800.00) × 65% = 3380.00（起付线连续计算不适用：未在省内按规定转诊）"
 
 
 def test_continuous_deductible_applies_after_the_tilt():
