@@ -71,6 +71,18 @@ _EDIT_BENEFITS = {
     "claims.calendaryear": "view add change",
 }
 
+# Monitoring (warning lists): clerks and township liaisons handle items in their regions; heads also start runs.
+_MONITORING_READ = {
+    "monitoring.nightrun": "view",
+    "monitoring.runpart": "view",
+    "monitoring.warningevidence": "view",
+    "monitoring.monitoringpolicy": "view",
+}
+_MONITORING_HANDLE = {
+    **_MONITORING_READ,
+    "monitoring.warningitem": "view change +handle_warningitem +export_warnings",
+}
+
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     CLERK: {
@@ -85,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "claims.claim": "view add change",
         "claims.reimbursementcase": "view add change",
         "claims.hospitalbatch": "view add change",
+        **_MONITORING_HANDLE,
     },
     REVIEWER: {
         **_READ_REFERENCE,
@@ -113,12 +126,16 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.policyversion": "view add change",
         "enrollment.subsidyrule": "view add change delete",
         "enrollment.costsharerule": "view add change delete",
+        **_MONITORING_HANDLE,
+        "monitoring.warningitem": "view change +handle_warningitem +export_warnings +run_warnings",
+        "monitoring.monitoringpolicy": "view add change delete",
     },
     LIAISON: {
         **_READ_REFERENCE,
         "enrollment.person": "view",
         "enrollment.identity": "view add",
         "enrollment.importjob": "view add",
+        **_MONITORING_HANDLE,
     },
     ADMIN: {"*": "*"},
     HOSPITAL: {"claims.hospital": "view", "claims.claim": "view +lookup_eligibility"},
