@@ -8,6 +8,8 @@ class MonitoringConfig(AppConfig):
 
     def ready(self):
         # Enrollment owns the policy-file format; monitoring plugs its thresholds into it (nothing imports us).
+        from .exchange import register_answer_import
         from .policyfile import register_monitoring_section
 
         register_monitoring_section()
+        register_answer_import()

@@ -90,6 +90,14 @@ class Reason(models.TextChoices):
     OTHER_BELOW_FLOOR = "other_below_floor", _("Other low-income person below the assistance floor")
 
 
+class AnswerMark(models.TextChoices):
+    """A department's answer about the identity of an item's person (seed 001 Q13)."""
+
+    NEW = "new", _("New identity")
+    CONFIRMED = "confirmed", _("Identity confirmed")
+    ENDED = "ended", _("Identity ended")
+
+
 class ItemStatus(models.TextChoices):
     PENDING = "pending", _("To verify (待核实)")
     VERIFIED = "verified", _("Verified (已核实)")
@@ -208,6 +216,9 @@ class WarningItem(models.Model):
     verify_due_provisional = models.BooleanField(_("due date provisional"), default=False)
     exclusion_reason = models.CharField(_("reason not included"), max_length=300, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    answer = models.CharField(_("department's answer"), max_length=10, choices=AnswerMark.choices, blank=True)
+    answer_detail = models.CharField(_("answer details"), max_length=200, blank=True)
+    answered_on = models.DateField(_("answered on"), null=True, blank=True)
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("last handled by"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="+")
