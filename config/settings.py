@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "axes",
+    "django_celery_beat",
     "enrollment",
     "claims",
     "assistance",
@@ -59,7 +60,11 @@ INSTALLED_APPS = [
 
 # Demo data hooks run by `manage.py seed_demo` after enrollment's part, in this order (see the command).
 # Each app above enrollment adds its own: "claims.demo.seed_demo", "assistance.demo.seed_demo", ….
-DEMO_SEEDERS: list[str] = ["claims.demo.seed_demo"]
+DEMO_SEEDERS: list[str] = [
+    "claims.demo.seed_demo",
+    # Monitoring runs a night over everything the others seeded, so it stays last.
+    "monitoring.demo.seed_demo",
+]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -184,6 +189,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The night's schedule is data staff edit in the admin (django-celery-beat's 周期任务 pages); run one beat process.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Import/export ---
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True

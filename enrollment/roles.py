@@ -112,6 +112,17 @@ _SPECIAL_AID_DEPT = {
     "assistance.specialaidfollowup": "view add",
     "assistance.specialaidevent": "view",
 }
+# Monitoring (warning lists): clerks and township liaisons handle items in their regions; heads also start runs.
+_MONITORING_READ = {
+    "monitoring.nightrun": "view",
+    "monitoring.runpart": "view",
+    "monitoring.warningevidence": "view",
+    "monitoring.monitoringpolicy": "view",
+}
+_MONITORING_HANDLE = {
+    **_MONITORING_READ,
+    "monitoring.warningitem": "view change +handle_warningitem +export_warnings",
+}
 
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
@@ -135,6 +146,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "assistance.specialaidcase": "view +open_special_aid +decide_special_aid",
         "assistance.specialaidmeeting": "view add",
         "assistance.specialaidfollowup": "view add",
+        **_MONITORING_HANDLE,
     },
     REVIEWER: {
         **_READ_REFERENCE,
@@ -171,12 +183,16 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.costsharerule": "view add change delete",
         **_READ_ASSISTANCE,
         "assistance.assistancepolicy": "view add change",
+        **_MONITORING_HANDLE,
+        "monitoring.warningitem": "view change +handle_warningitem +export_warnings +run_warnings",
+        "monitoring.monitoringpolicy": "view add change delete",
     },
     LIAISON: {
         **_READ_REFERENCE,
         "enrollment.person": "view",
         "enrollment.identity": "view add",
         "enrollment.importjob": "view add",
+        **_MONITORING_HANDLE,
     },
     # Accounts only: users of the administrator's regions, their region memberships and groups (read: groups are
     # this table), hospital links (choosing the hospital needs to read the hospital list) and login logs.
