@@ -9,6 +9,7 @@ urlpatterns = [
     path("enrollment/", include("enrollment.urls")),
     path("claims/", include("claims.urls")),
     path("api/eligibility/", include("claims.eligibility")),
+    path("hospital/", include("claims.portal.urls")),
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:

@@ -107,6 +107,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
+        "claims.eligibilitylookup": "view",
         "enrollment.person": "view +view_full_id_number",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.regionyear": "view add change",
@@ -121,7 +122,15 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.importjob": "view add",
     },
     ADMIN: {"*": "*"},
-    HOSPITAL: {"claims.hospital": "view", "claims.claim": "view +lookup_eligibility"},
+    # Scoped to the user's own hospital by enrollment.scoping (hospital_scope), not by region.
+    HOSPITAL: {
+        "claims.hospital": "view",
+        "claims.claim": "view +lookup_eligibility",
+        "claims.settlement": "view",
+        "claims.paymentline": "view",
+        "claims.hospitalbatch": "view +submit_batch",
+        "claims.batchline": "view",
+    },
 }
 
 
