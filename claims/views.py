@@ -7,6 +7,7 @@ service come back on the page: permission → 403, someone else moved the record
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from types import MethodType
 from urllib.parse import urlencode
 
@@ -225,32 +226,53 @@ class PayBatchForm(forms.Form):
 
 class AuditForm(forms.Form):
     rejections = forms.CharField(
-        label=gettext_lazy("rejected claims"), required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
-        help_text=gettext_lazy("One line per rejected claim: the claim number, a space, then the reason. "
-                               "Every other claim of the batch is approved."))
+        label=gettext_lazy("rejected or reduced claims"), required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text=gettext_lazy("One line per claim: the claim number, a space, then the reason (the whole claim is "
+                               "rejected); or the claim number, the amount deducted and the reason (扣减). Every "
+                               "other claim of the batch is approved."))
     note = _note()
 
     def __init__(self, *args, batch: HospitalBatch, **kwargs):
         super().__init__(*args, **kwargs)
         self.batch = batch
 
-    def clean_rejections(self):
-        wanted: dict[str, str] = {}
+    def clean(self):
+        cleaned = super().clean()
+        rejected: dict[str, str] = {}
+        reduced: dict[str, tuple[Decimal, str]] = {}
         errors = []
-        for number, line in enumerate(self.cleaned_data["rejections"].splitlines(), start=1):
+        for number, line in enumerate(cleaned.get("rejections", "").splitlines(), start=1):
             if not line.strip():
                 continue
-            claim_number, _sep, reason = line.strip().partition(" ")
+            claim_number, _sep, rest = line.strip().partition(" ")
             claim_number = claim_number.strip().rstrip(":：,，")
-            if not reason.strip():
+            first, _sep, after = rest.strip().partition(" ")
+            amount = _decimal_or_none(first)
+            reason = (after if amount is not None else rest).strip()
+            if not reason:
                 errors.append(_("Line %(line)d: give a reason after the claim number.") % {"line": number})
-            wanted[claim_number] = reason.strip()
+            if amount is not None:
+                reduced[claim_number] = (amount, reason)
+            else:
+                rejected[claim_number] = reason
+        wanted = set(rejected) | set(reduced)
         ids = dict(self.batch.lines.filter(claim__number__in=wanted).values_list("claim__number", "claim_id"))
         errors += [_("Claim %(claim)s is not in this batch.") % {"claim": number}
-                   for number in wanted if number not in ids]
+                   for number in sorted(wanted) if number not in ids]
         if errors:
             raise ValidationError(errors)
-        return {ids[number]: reason for number, reason in wanted.items()}
+        cleaned["rejections"] = {ids[number]: reason for number, reason in rejected.items()}
+        cleaned["deductions"] = {ids[number]: value for number, value in reduced.items()}
+        return cleaned
+
+
+def _decimal_or_none(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.replace(",", "").replace("，", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() else None
 
 
 CASE_FORMS = {

@@ -174,6 +174,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
+        "claims.eligibilitylookup": "view",
         "enrollment.person": "view +view_full_id_number",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.region": "view add change",
@@ -206,7 +207,15 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "axes.accesslog": "view",
         "axes.accessfailurelog": "view",
     },
-    HOSPITAL: {"claims.hospital": "view", "claims.claim": "view +lookup_eligibility"},
+    # Scoped to the user's own hospital by enrollment.scoping (hospital_scope), not by region.
+    HOSPITAL: {
+        "claims.hospital": "view",
+        "claims.claim": "view +lookup_eligibility",
+        "claims.settlement": "view",
+        "claims.paymentline": "view",
+        "claims.hospitalbatch": "view +submit_batch",
+        "claims.batchline": "view",
+    },
     RURAL_DEPT: {
         **_SPECIAL_AID_DEPT, "assistance.specialaidcase": "view +open_special_aid +approve_special_aid_rural"},
     HEALTH_DEPT: {
