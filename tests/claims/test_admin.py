@@ -383,20 +383,23 @@ def test_calendar_day_list_filters_by_year_and_kind(client, calendar_admin):
 
 # --- Hospitals and the workflow lists ---------------------------------------------------------------------------
 
-def test_hospital_staff_inline_links_a_user(client, side, regions):
-    # Hospital records are changed by a superuser only (the 系统管理员 holds no business right; issue 7 §2 moves
-    # the link to the user's page).
+def test_hospital_page_lists_its_users_read_only(client, side, regions):
+    # Issue 7 §2: a user is linked to a hospital on the user's own page (autocomplete); the hospital page only
+    # lists who is linked, so posting staff rows there links nobody.
     system_admin = make_user("root", is_superuser=True)
-    hospital_user = make_user("doctor", roles=(roles.HOSPITAL,))
+    linked = make_user("doctor", roles=(roles.HOSPITAL,))
+    stranger = make_user("nurse", roles=(roles.HOSPITAL,))
     hospital = side["a"].hospital
+    HospitalStaff.objects.create(user=linked, hospital=hospital)
     client.force_login(system_admin)
-    response = client.post(reverse("admin:claims_hospital_change", args=[hospital.pk]), {
+    url = reverse("admin:claims_hospital_change", args=[hospital.pk])
+    assert "doctor" in client.get(url).content.decode()
+    client.post(url, {
         "code": hospital.code, "name": hospital.name, "level": hospital.level, "region": hospital.region_id,
         "in_region": "on", "in_county": "on", "networked": "on",
-        "staff-TOTAL_FORMS": "1", "staff-INITIAL_FORMS": "0", "staff-0-user": hospital_user.pk,
+        "staff-TOTAL_FORMS": "1", "staff-INITIAL_FORMS": "0", "staff-0-user": stranger.pk,
     })
-    assert response.status_code == 302, response.context["adminform"].form.errors
-    assert HospitalStaff.objects.get(user=hospital_user).hospital == hospital
+    assert not HospitalStaff.objects.filter(user=stranger).exists()
 
 
 def test_workflow_lists_are_read_only_and_link_to_their_pages(client, clerk_a, settled):
