@@ -59,6 +59,7 @@ _READ_CLAIMS = {
     "claims.categorytilt": "view",
     "claims.assistancebenefitrule": "view",
     "claims.specialdisease": "view",
+    "claims.settlementcorrection": "view",
 }
 _EDIT_BENEFITS = {
     "claims.benefitpolicy": "view add change",
@@ -82,7 +83,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.ledgerproblem": "view add change",
         "enrollment.importjob": "view add",
         **_READ_CLAIMS,
-        "claims.claim": "view add change",
+        "claims.claim": "view add change +settle_claim",
+        "claims.settlementcorrection": "view +propose_correction",
         "claims.reimbursementcase": "view add change",
         "claims.hospitalbatch": "view add change",
     },
@@ -100,6 +102,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         "claims.reimbursementcase": "view change +re_review +pay_case",
         "claims.hospitalbatch": "view change +pay_batch",
+        "claims.settlementcorrection": "view +approve_correction",
     },
     HEAD: {
         **_READ_REFERENCE,
@@ -107,6 +110,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
+        "claims.settlementcorrection": "view +approve_correction",
         "enrollment.person": "view +view_full_id_number",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.regionyear": "view add change",

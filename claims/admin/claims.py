@@ -202,7 +202,8 @@ class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SimpleHistoryAdmin):
     # --- Settling -------------------------------------------------------------------------------------------------
 
     def has_settle_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
+        return (self.has_change_permission(request, obj)
+                and request.user.has_perm(settlement_services.SETTLE_PERMISSION))
 
     @admin.action(description=_("Settle the selected claims (结算)"), permissions=["settle"])
     def settle_selected(self, request, queryset):

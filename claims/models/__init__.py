@@ -9,9 +9,10 @@ from .benefits import (
 )
 from .calendar import CalendarDay, CalendarYear
 from .claims import Claim
+from .corrections import CorrectionKind, CorrectionState, SettlementCorrection
 from .hospitals import Hospital, HospitalStaff
 from .reimbursement import CaseEvent, ReimbursementCase, SlaPause
-from .settlement import PaymentLine, Settlement
+from .settlement import FreezeReason, PaymentLine, Settlement
 
 __all__ = [
     "AssistanceBenefitRule",
@@ -23,13 +24,17 @@ __all__ = [
     "CaseEvent",
     "CategoryTilt",
     "Claim",
+    "CorrectionKind",
+    "CorrectionState",
     "CriticalSegment",
+    "FreezeReason",
     "Hospital",
     "HospitalBatch",
     "HospitalStaff",
     "PaymentLine",
     "ReimbursementCase",
     "Settlement",
+    "SettlementCorrection",
     "SlaPause",
     "SpecialDisease",
 ]
