@@ -74,6 +74,7 @@ _READ_CLAIMS = {
     "claims.categorytilt": "view",
     "claims.assistancebenefitrule": "view",
     "claims.specialdisease": "view",
+    "claims.settlementcorrection": "view",
 }
 _EDIT_BENEFITS = {
     "claims.benefitpolicy": "view add change",
@@ -135,7 +136,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.ledgerproblem": "view add change",
         "enrollment.importjob": "view add",
         **_READ_CLAIMS,
-        "claims.claim": "view add change",
+        "claims.claim": "view add change +settle_claim",
+        "claims.settlementcorrection": "view +propose_correction",
         "claims.reimbursementcase": "view add change",
         "claims.hospitalbatch": "view add change",
         **_READ_ASSISTANCE,
@@ -167,6 +169,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_ASSISTANCE,
         "assistance.application": "view +approve_application +pay_application",
         "assistance.specialaidcase": "view +pay_special_aid",
+        "claims.settlementcorrection": "view +approve_correction",
     },
     HEAD: {
         **_READ_REFERENCE,
@@ -175,6 +178,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
         "claims.eligibilitylookup": "view",
+        "claims.settlementcorrection": "view +approve_correction",
         "enrollment.person": "view +view_full_id_number",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.region": "view add change",

@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -41,6 +42,7 @@ from enrollment.admin.ledger import RegionFromPersonForm
 from .. import eligibility, imports, slips
 from ..models import Claim, PaymentLine, Settlement
 from ..models.claims import ClaimStatus
+from ..services import corrections as correction_services
 from ..services import settlement as settlement_services
 from ..services.batch_settlement import settle_claims
 
@@ -62,6 +64,14 @@ class CorrectionForm(forms.ModelForm):
         model = Claim
         # What the service lets a correction change, in the model's order.
         fields = tuple(f.name for f in Claim._meta.fields if f.name in settlement_services.CORRECTABLE_FIELDS)
+
+
+class ProposalForm(CorrectionForm):
+    """The correction of a frozen settlement: proposed here, booked when another person approves it."""
+
+    reverse_only = forms.BooleanField(
+        label=_("reverse only"), required=False,
+        help_text=_("Reverse the settlement without settling again (e.g. a duplicate or an unjustified claim)."))
 
 
 class ClaimSearchMixin:
@@ -202,7 +212,8 @@ class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SimpleHistoryAdmin):
     # --- Settling -------------------------------------------------------------------------------------------------
 
     def has_settle_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
+        return (self.has_change_permission(request, obj)
+                and request.user.has_perm(settlement_services.SETTLE_PERMISSION))
 
     @admin.action(description=_("Settle the selected claims (结算)"), permissions=["settle"])
     def settle_selected(self, request, queryset):
@@ -252,34 +263,60 @@ class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SimpleHistoryAdmin):
         return self._page(request, "admin/claims/claim/settle.html", _("Settle claim %(claim)s"), claim,
                           preview=preview, layers=slips.preview_layers(preview) if preview else None, error=error)
 
+    def _may_correct(self, request, claim, current: Settlement | None) -> bool:
+        """Before the money is frozen a settler corrects directly; afterwards a proposer proposes (four eyes)."""
+        if current is None or not self.has_view_permission(request, claim):
+            return False
+        if current.is_frozen:
+            return request.user.has_perm(correction_services.PROPOSE_PERMISSION)
+        return self.has_settle_permission(request, claim)
+
     def correct_view(self, request, object_id):
-        """更正: change a settled claim with a reason; the service reverses, changes and settles again."""
+        """更正: change a settled claim with a reason. Not yet frozen: the service reverses, changes and settles
+        again at once. Frozen (after 复核 or payment): the change is proposed, and another person approves it."""
         claim = self._claim_or_404(request, object_id)
-        if not self.has_settle_permission(request, claim):
-            raise PermissionDenied
-        if claim.status != ClaimStatus.SETTLED:
+        current = Settlement.objects.filter(claim=claim, reversed_at__isnull=True).first()
+        if claim.status != ClaimStatus.SETTLED or current is None:
             messages.warning(request, gettext("Only a settled claim can be corrected."))
             return redirect(self._change_url(claim))
+        if not self._may_correct(request, claim, current):
+            raise PermissionDenied
+        frozen = current.is_frozen
         form_class = scoped_form_class(
-            modelform_factory(Claim, form=CorrectionForm, fields=CorrectionForm.Meta.fields,
+            modelform_factory(Claim, form=ProposalForm if frozen else CorrectionForm, fields=CorrectionForm.Meta.fields,
                               formfield_callback=partial(self.formfield_for_dbfield, request=request)),
             request.user)
         # The form works on its own copy: a refused correction must not alter the claim shown afterwards.
         form = form_class(request.POST or None, instance=Claim.objects.get(pk=claim.pk))
         if request.method == "POST" and form.is_valid():
-            changes = {name: form.cleaned_data[name] for name in form.changed_data if name != "reason"}
+            changes = {name: form.cleaned_data[name] for name in form.changed_data
+                       if name not in ("reason", "reverse_only")}
             try:
-                settlement_services.correct_claim(
-                    claim=claim, by=request.user, reason=form.cleaned_data["reason"], **changes)
+                if frozen:
+                    reverse_only = form.cleaned_data["reverse_only"]
+                    correction = correction_services.propose_correction(
+                        settlement=current, by=request.user, reason=form.cleaned_data["reason"],
+                        reverse_only=reverse_only, **({} if reverse_only else changes))
+                else:
+                    settlement_services.correct_claim(
+                        claim=claim, by=request.user, reason=form.cleaned_data["reason"], **changes)
             except ValidationError as error:
                 form.add_error(None, error)
             else:
+                if frozen:
+                    messages.success(request, gettext(
+                        "Correction of claim %(claim)s proposed; it is booked when another person approves it.")
+                        % {"claim": claim})
+                    return redirect(reverse(f"{self.admin_site.name}:claims_settlementcorrection_change",
+                                            args=[correction.pk]))
                 messages.success(request, gettext("Claim %(claim)s corrected and settled again.") % {"claim": claim})
                 return redirect(self._change_url(claim))
+        head = ("reason", "reverse_only") if frozen else ("reason",)
         admin_form = admin.helpers.AdminForm(
-            form, [(None, {"fields": ("reason", *CorrectionForm.Meta.fields)})], {}, model_admin=self)
+            form, [(None, {"fields": (*head, *CorrectionForm.Meta.fields)})], {}, model_admin=self)
         return self._page(request, "admin/claims/claim/correct.html", _("Correct claim %(claim)s"), claim,
-                          adminform=admin_form, form=form, media=self.media + form.media)
+                          adminform=admin_form, form=form, media=self.media + form.media, frozen=frozen,
+                          current=current)
 
     def _page(self, request, template, title, claim, **context):
         return TemplateResponse(request, template, {
@@ -324,13 +361,18 @@ class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SimpleHistoryAdmin):
         if claim is not None:
             name = self.admin_site.name
             may_settle = self.has_settle_permission(request, claim)
+            current = (Settlement.objects.filter(claim=claim, reversed_at__isnull=True).first()
+                       if claim.status == ClaimStatus.SETTLED else None)
             extra_context.update({
                 "slip_url": reverse(f"{name}:claims_claim_slip", args=[claim.pk])
                 if claim.status == ClaimStatus.SETTLED else None,
                 "settle_url": reverse(f"{name}:claims_claim_settle", args=[claim.pk])
                 if may_settle and claim.status == ClaimStatus.REGISTERED else None,
                 "correct_url": reverse(f"{name}:claims_claim_correct", args=[claim.pk])
-                if may_settle and claim.status == ClaimStatus.SETTLED else None,
+                if self._may_correct(request, claim, current) else None,
+                "frozen": current is not None and current.is_frozen,
+                "corrections_url": reverse(f"{name}:claims_settlementcorrection_changelist") + "?"
+                + urlencode({"q": claim.number}) if request.user.has_perm("claims.view_settlementcorrection") else None,
             })
             if claim.status != ClaimStatus.REGISTERED:  # every field is read-only: nothing to save
                 extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)

@@ -9,10 +9,11 @@ from .benefits import (
 )
 from .calendar import CalendarDay, CalendarYear
 from .claims import Claim
+from .corrections import CorrectionKind, CorrectionState, SettlementCorrection
 from .hospitals import Hospital, HospitalStaff
 from .lookups import EligibilityLookup, LookupOutcome
 from .reimbursement import CaseEvent, ReimbursementCase, SlaPause
-from .settlement import PaymentLine, Settlement
+from .settlement import FreezeReason, PaymentLine, Settlement
 
 __all__ = [
     "AssistanceBenefitRule",
@@ -24,8 +25,11 @@ __all__ = [
     "CaseEvent",
     "CategoryTilt",
     "Claim",
+    "CorrectionKind",
+    "CorrectionState",
     "CriticalSegment",
     "EligibilityLookup",
+    "FreezeReason",
     "Hospital",
     "HospitalBatch",
     "HospitalStaff",
@@ -33,6 +37,7 @@ __all__ = [
     "PaymentLine",
     "ReimbursementCase",
     "Settlement",
+    "SettlementCorrection",
     "SlaPause",
     "SpecialDisease",
 ]

@@ -72,7 +72,10 @@ class Claim(models.Model):
             models.Index(fields=["person", "admitted_on"], name="claim_person_date"),
             models.Index(fields=["region", "status"], name="claim_region_status"),
         ]
-        permissions = [("lookup_eligibility", _("Can look up patients' eligibility (资格确认)"))]
+        permissions = [
+            ("lookup_eligibility", _("Can look up patients' eligibility (资格确认)")),
+            ("settle_claim", _("Can settle claims, and correct or reverse them before review")),
+        ]
 
     def __str__(self):
         return self.number

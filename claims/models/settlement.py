@@ -12,10 +12,23 @@ from .claims import Claim
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
+class FreezeReason(models.TextChoices):
+    RE_REVIEWED = "re_reviewed", _("Manual claim re-reviewed (复核)")
+    BATCH_PAID = "batch_paid", _("Paid to the hospital in a batch")
+    CORRECTION = "correction", _("Written by a reviewed correction")
+
+
+#: The only columns an existing settlement may change: its reversal and its freezing. Amounts never change.
+SETTLEMENT_MUTABLE_FIELDS = frozenset({
+    "reversed_at", "reversed_by", "reversal_reason", "reversal_approved_by", "frozen_at", "frozen_reason"})
+
+
 class Settlement(models.Model):
     """One settlement (结算) of a claim: the policy version and identities applied and the calculation steps.
 
     Immutable once written. A correction marks it reversed and writes a new one; the money lives in PaymentLine.
+    Once frozen (a manual claim passed 复核, or the claim was paid to its hospital in a batch) it is reversed only
+    through a reviewed correction (``SettlementCorrection``): proposed by one user, approved by another.
     """
 
     region_scope = "claim__region"
@@ -52,6 +65,14 @@ class Settlement(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("reversed by"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="+")
     reversal_reason = models.CharField(_("reason for correction"), max_length=200, blank=True)
+    reversal_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reversal approved by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", help_text=_("A settlement written by a correction: the second person who approved it."))
+    frozen_at = models.DateTimeField(_("frozen at"), null=True, blank=True)
+    frozen_reason = models.CharField(_("frozen because"), max_length=16, choices=FreezeReason.choices, blank=True)
 
     class Meta:
         verbose_name = _("settlement")
@@ -66,6 +87,27 @@ class Settlement(models.Model):
             # At most one live settlement per claim.
             models.UniqueConstraint(
                 fields=["claim"], condition=models.Q(reversed_at__isnull=True), name="settlement_one_current"),
+            # Four eyes in the database (the services check first): a frozen settlement is reversed only with a
+            # second person's approval ...
+            models.CheckConstraint(
+                condition=models.Q(reversed_at__isnull=True) | models.Q(frozen_at__isnull=True) | (
+                    models.Q(reversed_by__isnull=False, reversal_approved_by__isnull=False)
+                    & ~models.Q(reversal_approved_by=models.F("reversed_by"))),
+                name="settlement_frozen_reversal_four_eyes",
+                violation_error_message=_("A frozen settlement is reversed only with another person's approval."),
+            ),
+            # ... and a settlement written by a correction was approved by someone other than its author.
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True) | (
+                    models.Q(created_by__isnull=False) & ~models.Q(approved_by=models.F("created_by"))),
+                name="settlement_approval_four_eyes",
+                violation_error_message=_("A correction is approved by a different person from its proposer."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(frozen_at__isnull=True, frozen_reason="")
+                | (models.Q(frozen_at__isnull=False) & ~models.Q(frozen_reason="")),
+                name="settlement_frozen_has_reason",
+            ),
         ]
 
     def __str__(self):
@@ -74,6 +116,20 @@ class Settlement(models.Model):
     @property
     def total(self):
         return self.basic + self.critical + self.assistance + self.hospital_borne + self.patient_pays
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_at is not None
+
+    def save(self, *args, **kwargs):
+        # A settlement's money, policy and steps never change once written; only its reversal and freezing may be
+        # recorded, and only by naming those columns.
+        if self.pk is not None and not self._state.adding:
+            fields = kwargs.get("update_fields")
+            if fields is None or not set(fields) <= SETTLEMENT_MUTABLE_FIELDS:
+                raise ValidationError(_("A settlement cannot be changed; propose a correction instead."),
+                                      code="settlement_immutable")
+        super().save(*args, **kwargs)
 
 
 class PaymentLine(models.Model):

@@ -58,10 +58,11 @@ from enum import Enum
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, IntegerField, Model, QuerySet, Value
+from django.db.models import CharField, DateTimeField, IntegerField, Model, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from enrollment.authz import require_held_permission, require_regions
 from enrollment.models import Person, Region
 
 from ..models import Claim, Hospital, PaymentLine, Settlement
@@ -75,6 +76,7 @@ from ..selectors import (
     years_to_date_by_person_year,
 )
 from .settlement import (
+    SETTLE_PERMISSION,
     _booking,
     _refuse_unsettleable,
     _require_benefit_settings,
@@ -120,15 +122,18 @@ class BatchSettlementResult:
         return len(self.refusals)
 
 
-def _claim_keys(claims) -> tuple[list[tuple[int, int]], list[int]]:
-    """(claim id, person id) of every claim that exists, and the ids given that match no claim."""
+def _claim_keys(claims) -> tuple[list[tuple[int, int]], list[int], set[int]]:
+    """(claim id, person id) of every claim that exists, the ids given that match no claim, and the claims'
+    regions (for the permission check)."""
     if isinstance(claims, QuerySet):
         unordered = claims if claims.query.is_sliced else claims.order_by()
-        return list(unordered.values_list("pk", "person_id")), []
+        rows = list(unordered.values_list("pk", "person_id", "region_id"))
+        return [(pk, person_id) for pk, person_id, _region in rows], [], {region for *_ids, region in rows}
     ids = list(dict.fromkeys(claim if isinstance(claim, int) else claim.pk for claim in claims))
-    found = list(Claim.objects.filter(pk__in=ids).order_by().values_list("pk", "person_id"))
-    known = {claim_id for claim_id, _person_id in found}
-    return found, [claim_id for claim_id in ids if claim_id not in known]
+    rows = list(Claim.objects.filter(pk__in=ids).order_by().values_list("pk", "person_id", "region_id"))
+    known = {claim_id for claim_id, *_rest in rows}
+    unknown = [claim_id for claim_id in ids if claim_id not in known]
+    return [(pk, person_id) for pk, person_id, _region in rows], unknown, {region for *_ids, region in rows}
 
 
 def _chunks(keys: list[tuple[int, int]], size: int) -> list[tuple[list[int], list[int]]]:
@@ -258,15 +263,22 @@ def _settle_chunk(person_ids: list[int], claim_ids: list[int], *, by, cache: _Ru
         regions = Region.objects.in_bulk({claim.region_id for claim in claims})
         for claim in claims:
             claim.hospital, claim.region = hospitals[claim.hospital_id], regions[claim.region_id]
-        live = set(Settlement.objects.filter(claim_id__in=claim_ids, reversed_at__isnull=True)
-                   .values_list("claim_id", flat=True))
+        live, frozen = set(), set()  # one read for both: claims settled now, and claims whose money froze once
+        for claim_id, reversed_at, frozen_at in (
+                Settlement.objects.filter(claim_id__in=claim_ids)
+                .filter(Q(reversed_at__isnull=True) | Q(frozen_at__isnull=False))
+                .values_list("claim_id", "reversed_at", "frozen_at")):
+            if reversed_at is None:
+                live.add(claim_id)
+            if frozen_at is not None:
+                frozen.add(claim_id)
         found = {claim.pk for claim in claims}
         result.refusals.extend(_not_found(claim_id) for claim_id in claim_ids if claim_id not in found)  # deleted
         claims.sort(key=settlement_order)
         candidates = []
         for claim in claims:
             try:
-                _refuse_unsettleable(claim, has_live_settlement=claim.pk in live)
+                _refuse_unsettleable(claim, has_live_settlement=claim.pk in live, was_frozen=claim.pk in frozen)
             except ValidationError as error:
                 result.refusals.append(_refusal(claim, error))
             else:
@@ -323,11 +335,16 @@ def settle_claims(*, claims: QuerySet | Iterable[Claim | int], by,
 
     `claims`: a Claim queryset, or Claim instances or ids. Claims that cannot be settled are reported in
     ``refusals`` and do not stop the others. Given Claim instances get their new status, as with ``settle_claim``.
+
+    ``by`` needs ``claims.settle_claim`` and every claim's region among their regions; otherwise PermissionDenied
+    and nothing is settled.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    require_held_permission(by, SETTLE_PERMISSION)
     given = [] if isinstance(claims, QuerySet) else list(claims)
-    keys, unknown = _claim_keys(claims if isinstance(claims, QuerySet) else given)
+    keys, unknown, region_ids = _claim_keys(claims if isinstance(claims, QuerySet) else given)
+    require_regions(by, SETTLE_PERMISSION, region_ids)
     result = BatchSettlementResult()
     result.refusals.extend(_not_found(claim_id) for claim_id in unknown)
     cache = _RunCache()

@@ -41,7 +41,7 @@ from django_fsm import has_transition_perm, transition
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from claims.calendar import work_calendar
-from claims.models import BatchLine, BenefitPolicy, CaseEvent, Claim, Hospital, HospitalBatch, Settlement
+from claims.models import BatchLine, BenefitPolicy, CaseEvent, Claim, FreezeReason, Hospital, HospitalBatch, Settlement
 from claims.models.batches import BatchState
 from claims.models.claims import ClaimSource, ClaimStatus
 from claims.rules.workdays import add_working_days
@@ -54,8 +54,10 @@ from claims.services.reimbursement import (
     run_atomically,
     save_transition,
 )
+from claims.services.settlement import freeze_settlements
+from enrollment.authz import require_permission
 from enrollment.money import ZERO, to_fen
-from enrollment.scoping import user_can_reach_region, user_hospital_id
+from enrollment.scoping import user_hospital_id
 
 __all__ = ["BATCH_ACTIONS", "audit", "available_batch_actions", "pay_advance", "pay_final", "receive_batch",
            "submit_batch"]
@@ -140,10 +142,7 @@ def receive_batch(*, hospital: Hospital, period: tuple[dt.date, dt.date], receiv
     Every claim must be a directly settled claim of this hospital with a current settlement and in no other batch;
     all problems are reported together and nothing is written.
     """
-    if not by.has_perm("claims.add_hospitalbatch"):
-        raise PermissionDenied(_("You do not have the permission to register hospital batches."))
-    if not user_can_reach_region(by, hospital.region):
-        raise PermissionDenied(_("This hospital belongs to a region you do not work for."))
+    require_permission(by, "claims.add_hospitalbatch", hospital=hospital)
     return _register_batch(hospital=hospital, period=period, received_on=received_on, claims=claims, by=by,
                            number=number, note=note)
 
@@ -227,7 +226,9 @@ def _register_batch(*, hospital: Hospital, period: tuple[dt.date, dt.date], rece
 
 
 def pay_advance(*, batch: HospitalBatch, by, paid_on: dt.date, reference: str, note: str = "") -> HospitalBatch:
-    """Record the advance payment (70 %); the final payment falls due ``final_working_days`` after ``paid_on``."""
+    """Record the advance payment (70 %); the final payment falls due ``final_working_days`` after ``paid_on``.
+
+    The batch's claims are paid from now on: their settlements freeze (changed only by a reviewed correction)."""
     require_transition(batch, _to_advance_paid, by, action=_("Recording the advance payment"))
     check_date(paid_on, label=_("The payment date"), not_before=batch.received_on)
     reference = required_text(reference, label=_("The payment reference"), max_length=64)
@@ -239,6 +240,7 @@ def pay_advance(*, batch: HospitalBatch, by, paid_on: dt.date, reference: str, n
         batch.advance_paid_on, batch.advance_reference = paid_on, reference
         batch.final_due_on, batch.final_provisional = deadline.due_on, deadline.provisional
         save_transition(batch, by=by, reason="pay_advance")
+        freeze_settlements(batch.lines.values("claim_id"), reason=FreezeReason.BATCH_PAID)
         _log(batch, action="pay_advance", from_state=from_state, by=by,
              note=note or _("Advance %(amount)s paid on %(date)s, reference %(reference)s")
              % {"amount": batch.advance_amount, "date": paid_on, "reference": reference})

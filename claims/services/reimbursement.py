@@ -45,14 +45,14 @@ from django.utils.translation import gettext_lazy
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm, transition
 
 from claims.calendar import work_calendar
-from claims.models import BenefitPolicy, CaseEvent, Claim, ReimbursementCase, Settlement, SlaPause
+from claims.models import BenefitPolicy, CaseEvent, Claim, FreezeReason, ReimbursementCase, Settlement, SlaPause
 from claims.models.claims import ClaimSource, ClaimStatus
 from claims.models.reimbursement import OPEN_CASE_STATES, CaseState
 from claims.rules.workdays import add_working_days
 from claims.selectors import policy_for_service
 from claims.services.calendar import deadline_with_pauses
-from claims.services.settlement import reverse_settlement, settle_claim
-from enrollment.scoping import user_can_reach_region
+from claims.services.settlement import _reverse, _settle, freeze_settlements
+from enrollment.authz import permission_refusal, require_held_permission, require_permission
 
 __all__ = [
     "CASE_ACTIONS",
@@ -100,10 +100,9 @@ class Guard:
     four_eyes_message: str = ""
 
     def refusal(self, obj, user) -> str | None:
-        if not user.is_authenticated or not any(user.has_perm(perm) for perm in self.perms):
-            return _("You do not have the permission for this action.")
-        if not user_can_reach_region(user, self.region(obj)):
-            return _("This record belongs to a region you do not work for.")
+        refusal = permission_refusal(user, self.perms, region=self.region(obj))
+        if refusal:
+            return refusal
         if self.differs_from and getattr(obj, f"{self.differs_from}_id") == user.pk:
             return str(self.four_eyes_message)
         return None
@@ -332,8 +331,9 @@ def register_manual_claim(
     ``BenefitPolicy.manual_working_days`` in force on the date of service; a policy version without benefit
     settings is refused with a clear error, as is a claim outside the clerk's regions.
     """
-    if not by.has_perm("claims.add_reimbursementcase"):
-        raise PermissionDenied(_("You do not have the permission to register manual reimbursements."))
+    require_held_permission(by, "claims.add_reimbursementcase")
+    if claim is not None:
+        require_permission(by, "claims.add_reimbursementcase", region=claim.region)
     check_date(received_on, label=_("The receipt date"))
 
     def work() -> ReimbursementCase:
@@ -344,13 +344,10 @@ def register_manual_claim(
             claim_fields.setdefault("number", f"MR{received_on:%Y%m%d}{uuid.uuid4().hex[:8].upper()}")
             claim = Claim(source=ClaimSource.MANUAL, created_by=by, **claim_fields)
             claim.full_clean()
-            if not user_can_reach_region(by, claim.region):
-                raise PermissionDenied(_("This person belongs to a region you do not work for."))
+            require_permission(by, "claims.add_reimbursementcase", region=claim.region)
             claim._history_user = by
             claim.save()
         else:
-            if not user_can_reach_region(by, claim.region):
-                raise PermissionDenied(_("This claim belongs to a region you do not work for."))
             if ReimbursementCase.objects.filter(claim=claim).exists():
                 raise ValidationError(
                     _("Claim %(claim)s already has a manual reimbursement case.") % {"claim": claim.number},
@@ -389,8 +386,8 @@ def initial_review(*, case: ReimbursementCase, by, note: str = "") -> Reimbursem
         save_transition(case, by=by, reason="initial_review")
         current = _current_settlement(case.claim)
         if current is not None:
-            reverse_settlement(settlement=current, by=by, reason=_("Initial review redone"))
-        settle_claim(claim=case.claim, by=by)
+            _reverse(current, by=by, reason=_("Initial review redone"))
+        _settle(case.claim, by=by)
         _log(case, action="initial_review", from_state=from_state, by=by, note=note)
         return case
 
@@ -398,7 +395,9 @@ def initial_review(*, case: ReimbursementCase, by, note: str = "") -> Reimbursem
 
 
 def re_review(*, case: ReimbursementCase, by, note: str = "") -> ReimbursementCase:
-    """复核: approve the settled figures for payment. Four eyes: never the initial reviewer (also a DB constraint)."""
+    """复核: approve the settled figures for payment. Four eyes: never the initial reviewer (also a DB constraint).
+
+    The claim's settlement freezes: from now on its money changes only through a reviewed correction."""
     require_transition(case, _to_approved, by, action=_("The re-review"),
                        condition_message=_("The case has no initial review to re-review."))
     if _current_settlement(case.claim) is None:
@@ -414,6 +413,7 @@ def re_review(*, case: ReimbursementCase, by, note: str = "") -> ReimbursementCa
             save_transition(case, by=by, reason="re_review")
         except IntegrityError as error:  # the four-eyes constraint, should a stale copy slip past the check
             raise PermissionDenied(_APPROVER.four_eyes_message) from error
+        freeze_settlements([case.claim_id], reason=FreezeReason.RE_REVIEWED)
         _log(case, action="re_review", from_state=from_state, by=by, note=note)
         return case
 
@@ -431,6 +431,10 @@ def pay(*, case: ReimbursementCase, by, paid_on: dt.date, reference: str, accoun
         raise ValidationError(_("There is no account to pay to; enter the payee's account."), code="no_account")
     if len(account) > 32:
         raise ValidationError(_("The account number is too long."), code="max_length")
+    if _current_settlement(case.claim) is None:
+        raise ValidationError(
+            _("The claim has no current settlement (it was reversed by a correction); nothing can be paid."),
+            code="not_settled")
 
     def work():
         from_state = case.state
@@ -565,7 +569,7 @@ def lift_exemption(*, case: ReimbursementCase, by, reason: str, on: dt.date | No
 def _reverse_if_settled(case: ReimbursementCase, by, reason: str) -> None:
     current = _current_settlement(case.claim)
     if current is not None:
-        reverse_settlement(settlement=current, by=by, reason=reason)
+        _reverse(current, by=by, reason=reason)
         case.claim.refresh_from_db(fields=["status"])
 
 

@@ -47,6 +47,7 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from enrollment.authz import require_permission
 from enrollment.models import Enrollment, Identity, IdentityCategory, Person, PolicyVersion, Region
 from enrollment.models.choices import FundingSource, Scheme
 
@@ -79,12 +80,18 @@ from ..selectors import (
 
 __all__ = [
     "CORRECTABLE_FIELDS",
+    "SETTLE_PERMISSION",
     "SettlementPreview",
     "correct_claim",
+    "freeze_settlements",
+    "frozen_claim_ids",
     "preview_settlement",
     "reverse_settlement",
     "settle_claim",
 ]
+
+#: Settling, and correcting or reversing before the money is frozen (the role table grants it to clerks).
+SETTLE_PERMISSION = "claims.settle_claim"
 
 ONE = Decimal(1)
 ZERO = Decimal("0.00")
@@ -476,8 +483,9 @@ def _lock_person(person_id: int) -> None:
     list(Person.objects.select_for_update(no_key=no_key).filter(pk=person_id).order_by().values_list("pk", flat=True))
 
 
-def _refuse_unsettleable(claim: Claim, *, has_live_settlement: bool) -> None:
-    """Refuse a claim that is settled already (by its status or a live settlement) or rejected."""
+def _refuse_unsettleable(claim: Claim, *, has_live_settlement: bool, was_frozen: bool = False) -> None:
+    """Refuse a claim that is settled already (by its status or a live settlement) or rejected, and — unless a
+    second person approved it (a correction) — a claim whose money was frozen once (reviewed or paid)."""
     if claim.status == ClaimStatus.SETTLED or has_live_settlement:
         raise ValidationError(
             _("Claim %(claim)s is already settled; correct or reverse its settlement instead."),
@@ -485,6 +493,31 @@ def _refuse_unsettleable(claim: Claim, *, has_live_settlement: bool) -> None:
     if claim.status == ClaimStatus.REJECTED:
         raise ValidationError(
             _("Claim %(claim)s was rejected and cannot be settled."), code="rejected", params={"claim": claim.number})
+    if was_frozen:
+        raise ValidationError(
+            _("The money of claim %(claim)s was frozen after review or payment; it is settled again only through a "
+              "correction that another person approves."), code="frozen", params={"claim": claim.number})
+
+
+def _refuse_frozen(settlement: Settlement, claim: Claim) -> None:
+    if settlement.frozen_at is not None:
+        raise ValidationError(
+            _("The settlement of claim %(claim)s is frozen (%(why)s); propose a correction, which another person "
+              "approves.") % {"claim": claim.number, "why": settlement.get_frozen_reason_display()},
+            code="frozen")
+
+
+def frozen_claim_ids(claim_ids) -> set[int]:
+    """The claims among ``claim_ids`` that have ever had a frozen settlement (one query)."""
+    return set(Settlement.objects.filter(claim_id__in=claim_ids, frozen_at__isnull=False)
+               .values_list("claim_id", flat=True).distinct())
+
+
+def freeze_settlements(claim_ids, *, reason: str) -> int:
+    """Freeze the live settlements of ``claim_ids`` (one UPDATE): from now on their money changes only through a
+    reviewed correction. Already frozen ones keep their first reason. Returns how many were frozen."""
+    return (Settlement.objects.filter(claim_id__in=claim_ids, reversed_at__isnull=True, frozen_at__isnull=True)
+            .update(frozen_at=timezone.now(), frozen_reason=reason))
 
 
 def _booking(claim: Claim, preview: SettlementPreview, *, by) -> tuple[dict, list[dict]]:
@@ -516,35 +549,51 @@ def _booking(claim: Claim, preview: SettlementPreview, *, by) -> tuple[dict, lis
     return settlement, lines
 
 
-def _settle_locked(claim: Claim, *, by) -> Settlement:
-    """Settle `claim` as stored; the caller holds the person's lock inside a transaction."""
+def _settle_locked(claim: Claim, *, by, approved_by=None, frozen_reason: str = "") -> Settlement:
+    """Settle `claim` as stored; the caller holds the person's lock inside a transaction and has checked ``by``."""
     fresh = Claim.objects.select_related("hospital__region", "region").get(pk=claim.pk)
     _refuse_unsettleable(fresh, has_live_settlement=fresh.status == ClaimStatus.SETTLED
-                         or fresh.settlements.filter(reversed_at__isnull=True).exists())
+                         or fresh.settlements.filter(reversed_at__isnull=True).exists(),
+                         was_frozen=approved_by is None and bool(frozen_claim_ids([fresh.pk])))
     preview = _resolve(fresh, exclude_own_lines=False)
     settlement_values, line_values = _booking(fresh, preview, by=by)
+    if approved_by is not None:
+        settlement_values["approved_by_id"] = approved_by.pk
+    if frozen_reason:
+        settlement_values.update(frozen_at=timezone.now(), frozen_reason=frozen_reason)
     settlement = Settlement.objects.create(**settlement_values)
     PaymentLine.objects.bulk_create([PaymentLine(settlement=settlement, **line) for line in line_values])
     fresh.status = ClaimStatus.SETTLED
-    fresh._history_user = by
+    fresh._history_user = approved_by or by
     fresh.save(update_fields=["status"])
     claim.status = fresh.status
     return settlement
 
 
-def settle_claim(*, claim: Claim, by) -> Settlement:
-    """Settle a registered claim through the three layers and book its payment lines, in one transaction.
-
-    The claim is settled as stored in the database. Refused (ValidationError) when the claim is already settled or
-    rejected, when no policy version is in force on its date of service, or when that version has no benefit
-    settings.
-    """
+def _settle(claim: Claim, *, by) -> Settlement:
+    """Settle without the permission check: for workflow services that checked their own transition first."""
     with transaction.atomic():
         _lock_person(claim.person_id)
         return _settle_locked(claim, by=by)
 
 
-def _reverse_locked(settlement: Settlement, *, by, reason: str) -> Settlement:
+def _claim_region(claim: Claim) -> Region:
+    return claim.region if claim.region_id else None
+
+
+def settle_claim(*, claim: Claim, by) -> Settlement:
+    """Settle a registered claim through the three layers and book its payment lines, in one transaction.
+
+    The claim is settled as stored in the database. Refused with PermissionDenied unless ``by`` holds
+    ``claims.settle_claim`` and works for the claim's region; with ValidationError when the claim is already
+    settled or rejected, when its money was frozen once (only an approved correction settles it again), when no
+    policy version is in force on its date of service, or when that version has no benefit settings.
+    """
+    require_permission(by, SETTLE_PERMISSION, region=_claim_region(claim))
+    return _settle(claim, by=by)
+
+
+def _reverse_locked(settlement: Settlement, *, by, reason: str, approved_by=None) -> Settlement:
     if not (reason or "").strip():
         raise ValidationError(_("Give the reason for the reversal."), code="reason_required")
     settlement = Settlement.objects.select_related("claim").get(pk=settlement.pk)
@@ -552,6 +601,8 @@ def _reverse_locked(settlement: Settlement, *, by, reason: str) -> Settlement:
         raise ValidationError(
             _("This settlement of claim %(claim)s was already reversed."),
             code="already_reversed", params={"claim": settlement.claim.number})
+    if approved_by is None:
+        _refuse_frozen(settlement, settlement.claim)
     originals = list(settlement.lines.filter(is_reversal=False))
     PaymentLine.objects.bulk_create([
         PaymentLine(
@@ -562,19 +613,20 @@ def _reverse_locked(settlement: Settlement, *, by, reason: str) -> Settlement:
     ])
     settlement.reversed_at = timezone.now()
     settlement.reversed_by = by
-    settlement.reversal_reason = reason.strip()
-    settlement.save(update_fields=["reversed_at", "reversed_by", "reversal_reason"])
+    settlement.reversal_reason = reason.strip()[:200]
+    settlement.reversal_approved_by = approved_by
+    settlement.save(update_fields=["reversed_at", "reversed_by", "reversal_reason", "reversal_approved_by"])
     claim = settlement.claim
     claim.status = ClaimStatus.REGISTERED
-    claim._history_user = by
+    claim._history_user = approved_by or by
     claim._change_reason = settlement.reversal_reason
     claim.save(update_fields=["status"])
     return settlement
 
 
-def reverse_settlement(*, settlement: Settlement, by, reason: str) -> Settlement:
-    """Reverse a settlement: a negative line for every line it booked, the settlement marked reversed, the claim
-    back to registered. Year-to-date sums drop it at once. Returns the reversed settlement."""
+def _reverse(settlement: Settlement, *, by, reason: str) -> Settlement:
+    """Reverse without the permission check (workflow services check their transition first); frozen
+    settlements are still refused."""
     with transaction.atomic():
         _lock_person(settlement.claim.person_id)
         reversed_settlement = _reverse_locked(settlement, by=by, reason=reason)
@@ -584,14 +636,34 @@ def reverse_settlement(*, settlement: Settlement, by, reason: str) -> Settlement
     return reversed_settlement
 
 
-def correct_claim(*, claim: Claim, by, reason: str, **changes) -> Settlement:
-    """Correct a settled claim: reverse its current settlement, apply `changes` (kept in the claim's history with
-    `reason`) and settle it again, in one transaction. Returns the new settlement."""
+def reverse_settlement(*, settlement: Settlement, by, reason: str) -> Settlement:
+    """Reverse a settlement not yet frozen: a negative line for every line it booked, the settlement marked
+    reversed, the claim back to registered. Year-to-date sums drop it at once. Returns the reversed settlement.
+
+    Needs ``claims.settle_claim`` in the claim's region. A frozen settlement (reviewed or paid) is refused: its
+    reversal is a correction (``claims.services.corrections``) that a second person approves.
+    """
+    require_permission(by, SETTLE_PERMISSION, region=_claim_region(settlement.claim))
+    return _reverse(settlement, by=by, reason=reason)
+
+
+def check_claim_changes(changes: dict) -> None:
     unknown = sorted(set(changes) - CORRECTABLE_FIELDS)
     if unknown:
         raise ValidationError(
             _("These claim fields cannot be corrected: %(fields)s."), code="field_not_correctable",
             params={"fields": ", ".join(unknown)})
+
+
+def correct_claim(*, claim: Claim, by, reason: str, **changes) -> Settlement:
+    """Correct a settled claim before its money is frozen: reverse its current settlement, apply `changes` (kept
+    in the claim's history with `reason`) and settle it again, in one transaction. Returns the new settlement.
+
+    Needs ``claims.settle_claim`` in the claim's region. A frozen settlement (after 复核 or payment) is refused:
+    propose a correction instead (``claims.services.corrections.propose_correction``).
+    """
+    require_permission(by, SETTLE_PERMISSION, region=_claim_region(claim))
+    check_claim_changes(changes)
     with transaction.atomic():
         _lock_person(claim.person_id)
         current = Settlement.objects.filter(claim_id=claim.pk, reversed_at__isnull=True).first()
@@ -599,6 +671,7 @@ def correct_claim(*, claim: Claim, by, reason: str, **changes) -> Settlement:
             raise ValidationError(
                 _("Claim %(claim)s has no settlement to correct; settle it instead."),
                 code="not_settled", params={"claim": claim.number})
+        _refuse_frozen(current, claim)
         _reverse_locked(current, by=by, reason=reason)
         fresh = Claim.objects.get(pk=claim.pk)
         for name, value in changes.items():

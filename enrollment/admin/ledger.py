@@ -66,18 +66,23 @@ class EnrollmentAddForm(RegionFromPersonForm):
         super().__init__(*args, **kwargs)
         self.fields["plan_year"].initial = timezone.localdate().year
 
+    #: Set per request by the admin's get_form: the dry run acts as the user, as the real call will.
+    acting_user = None
+
     def _post_clean(self):
         super()._post_clean()
         if self._errors:
             return
         try:
             with transaction.atomic():
-                ledger_services.enrol_person(**self.service_kwargs(by=None))
+                ledger_services.enrol_person(**self.service_kwargs(by=self.acting_user))
                 raise _Rollback
         except _Rollback:
             pass
         except ValidationError as error:
             self.add_error(None, error)
+        except PermissionDenied as error:
+            self.add_error(None, str(error))
 
     def service_kwargs(self, *, by):
         return {"person": self.cleaned_data["person"], "plan_year": self.cleaned_data["plan_year"],
@@ -160,7 +165,7 @@ class EnrollmentAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, ImportLinkMix
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
-            kwargs["form"] = EnrollmentAddForm
+            kwargs["form"] = type("EnrollmentAddForm", (EnrollmentAddForm,), {"acting_user": request.user})
         return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request, obj, form, change):

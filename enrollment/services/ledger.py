@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
+from ..authz import require_permission
 from ..models import Enrollment, IdentityCategory, LedgerProblem, Person, Region
 from ..models.choices import Scheme
 from ..models.ledger import CannotEnrolReason, EnrollmentStatus, ProblemKind, ProblemStatus
@@ -197,6 +198,12 @@ def _terms_for(region: Region, plan_year: int) -> EnrolmentTerms:
     return terms
 
 
+#: Registering people (and their subsidies) in the ledger; recording payments and statuses of a row. Every service
+#: below checks these and the row's region itself (enrollment.authz), whoever calls it.
+ENROL_PERMISSION = "enrollment.add_enrollment"
+CHANGE_PERMISSION = "enrollment.change_enrollment"
+
+
 def _today(value: date | datetime | None) -> date:
     return local_date(value) if value is not None else timezone.localdate()
 
@@ -228,6 +235,7 @@ def enrol_person(
     is kept when the policy does not top up after identity changes; a row already paid (已参保) keeps its figures
     and its scheme. `on_date` (default: today) is the registration day.
     """
+    require_permission(by, ENROL_PERMISSION, region=person.region)
     if scheme not in Scheme.values:
         raise ValidationError(_("Unknown scheme %(scheme)s.") % {"scheme": scheme})
     on_date = _today(on_date)
@@ -274,6 +282,7 @@ def record_payment(*, enrollment: Enrollment, amount: Decimal, paid_on: date | d
     never registered — as of the payment day.
     """
     row = _locked(enrollment)
+    require_permission(by, CHANGE_PERMISSION, region=row.region)
     paid_on = local_date(paid_on)
     if row.status == EnrollmentStatus.INSURED:
         raise ValidationError(_("A payment has already been recorded for this enrolment."))
@@ -309,6 +318,7 @@ def record_payment(*, enrollment: Enrollment, amount: Decimal, paid_on: date | d
 def mark_cannot_enrol(*, enrollment: Enrollment, reason: str, evidence: str, by) -> Enrollment:
     """Record that the person cannot be insured (不能参保: 参军, 入学, 已参加职工医保, 死亡, ...) with the evidence."""
     row = _locked(enrollment)
+    require_permission(by, CHANGE_PERMISSION, region=row.region)
     if reason not in CannotEnrolReason.values:
         raise ValidationError(_("Unknown reason %(reason)s.") % {"reason": reason})
     evidence = (evidence or "").strip()
@@ -327,6 +337,7 @@ def mark_cannot_enrol(*, enrollment: Enrollment, reason: str, evidence: str, by)
 def mark_not_insured(*, enrollment: Enrollment, by, note: str = "") -> Enrollment:
     """Record that a person who should be insured did not enrol (未参保), e.g. when the collection period ends."""
     row = _locked(enrollment)
+    require_permission(by, CHANGE_PERMISSION, region=row.region)
     if row.status == EnrollmentStatus.INSURED:
         raise ValidationError(_("A payment is recorded for this enrolment; it cannot be marked as not insured."))
     row.status = EnrollmentStatus.NOT_INSURED
@@ -386,6 +397,7 @@ def build_ledger(*, region: Region, plan_year: int, by, on_date: date | None = N
     are streamed in one query, subsidies are computed in Python, rows are written with history in batches. The
     subsidy is computed for the default scheme (tier 1) but not yet granted — see the module docstring.
     """
+    require_permission(by, ENROL_PERMISSION, region=region)
     on_date = _today(on_date)
     Region.objects.select_for_update().filter(pk=region.pk).first()  # one build of a region at a time
     regions = _subtree(region)

@@ -7,7 +7,7 @@ import itertools
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 
 from claims.models import (
     AssistanceBenefitRule,
@@ -20,17 +20,36 @@ from claims.models import (
     SpecialDisease,
 )
 from claims.models.choices import HospitalLevel, Layer, Referral, VisitType
-from enrollment.models import Enrollment, Person, PolicyVersion, Region
+from enrollment import roles
+from enrollment.models import Enrollment, Person, PolicyVersion, Region, RegionMembership
 from enrollment.models.ledger import EnrollmentStatus
-from tests.factories import category, make_identity, make_person, make_policy
+from tests.factories import category, make_identity, make_person, make_policy, make_region
 
 D = Decimal
 _seq = itertools.count(1)
 
 
-def make_clerk(username: str | None = None) -> User:
-    """A staff user without a password: hashing one costs about a second, and settlement tests only need an author."""
-    return User.objects.create(username=username or f"clerk{next(_seq)}", is_staff=True)
+def make_clerk(username: str | None = None, *, regions=None) -> User:
+    """A clerk (the role that settles) without a password: hashing one costs about a second.
+
+    Settlement services check the acting user's permission and region, so the clerk works for ``regions`` — by
+    default every top-level region that exists (made if none does yet); ``grant_region`` adds one later.
+    """
+    user = User.objects.create(username=username or f"clerk{next(_seq)}", is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.CLERK))
+    if regions is None:
+        regions = list(Region.objects.filter(parent=None)) or [make_region("520000", "贵州省")]
+    for region in regions:
+        grant_region(user, region)
+    return user
+
+
+def grant_region(user: User, region: Region) -> User:
+    """Let ``user`` work for ``region`` too (and forget the regions cached on the instance)."""
+    RegionMembership.objects.get_or_create(user=user, region=region)
+    for attr in ("_region_paths_cache", "_region_ids_cache_0", "_region_ids_cache_1"):
+        user.__dict__.pop(attr, None)
+    return user
 
 
 def make_hospital(region: Region, *, level: str = HospitalLevel.COUNTY, **extra) -> Hospital:

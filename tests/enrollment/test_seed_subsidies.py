@@ -39,8 +39,9 @@ def seeded(db):
 
 
 @pytest.fixture
-def clerk(db):
-    return make_user("seed_clerk", roles=(roles.CLERK,))
+def clerk(seeded):
+    # The ledger services check the clerk's region: a clerk of every province the seeds' policies cover.
+    return make_user("seed_clerk", roles=(roles.CLERK,), regions=tuple(Region.objects.filter(parent=None)))
 
 
 def person_with(region, *codes, valid_from=date(2021, 6, 1), **extra):

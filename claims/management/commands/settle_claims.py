@@ -21,10 +21,9 @@ from claims.models import Claim, Hospital
 from claims.models.choices import VisitType
 from claims.models.claims import ClaimStatus
 from claims.services.batch_settlement import DEFAULT_CHUNK_SIZE, settle_claims
+from claims.services.settlement import SETTLE_PERMISSION
 from enrollment.models import Region
 from enrollment.scoping import scope_queryset, subtree_ids, user_can_reach_region
-
-SETTLE_PERMISSION = "claims.change_claim"  # what the admin's settle action and settle page require
 
 
 def _date(value: str) -> date:
