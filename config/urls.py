@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("enrollment/", include("enrollment.urls")),
     path("claims/", include("claims.urls")),
+    path("assistance/", include("assistance.urls")),
     path("api/eligibility/", include("claims.eligibility")),
     path("admin/", admin.site.urls),
 ]
