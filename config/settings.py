@@ -59,7 +59,7 @@ INSTALLED_APPS = [
 
 # Demo data hooks run by `manage.py seed_demo` after enrollment's part, in this order (see the command).
 # Each app above enrollment adds its own: "claims.demo.seed_demo", "assistance.demo.seed_demo", ….
-DEMO_SEEDERS: list[str] = []
+DEMO_SEEDERS: list[str] = ["assistance.demo.seed_demo"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
