@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 # Each app above enrollment adds its own: "claims.demo.seed_demo", "assistance.demo.seed_demo", ….
 DEMO_SEEDERS: list[str] = [
     "claims.demo.seed_demo",
+    "assistance.demo.seed_demo",
     # Monitoring runs a night over everything the others seeded, so it stays last.
     "monitoring.demo.seed_demo",
 ]

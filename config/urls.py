@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("enrollment/", include("enrollment.urls")),
     path("claims/", include("claims.urls")),
+    path("assistance/", include("assistance.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("api/eligibility/", include("claims.eligibility")),
     path("hospital/", include("claims.portal.urls")),

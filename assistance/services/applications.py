@@ -71,6 +71,7 @@ __all__ = [
     "application_test",
     "approve",
     "available_actions",
+    "burden_figures",
     "initial_review",
     "pay",
     "refuse",
@@ -456,7 +457,7 @@ def _supplement_claims(application: Application, settings: AssistancePolicy, by)
     return supplements
 
 
-def _figures(burden: HouseholdBurden) -> dict:
+def burden_figures(burden: HouseholdBurden) -> dict:
     test = burden.test
 
     def plain(value):
@@ -491,7 +492,7 @@ def approve(*, application: Application, by, note: str = "") -> Application:
         today = _today()
         _to_approved(application)
         application.approver, application.approved_at = by, timezone.now()
-        application.test_figures = _figures(test)
+        application.test_figures = burden_figures(test)
         _grant_identities(application, settings, today, by)
         supplements = _supplement_claims(application, settings, by)
         application.assistance_granted = sum((s.amount for s in supplements), ZERO)

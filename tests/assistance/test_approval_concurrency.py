@@ -82,8 +82,8 @@ def test_concurrent_approvals_of_one_household_stay_within_the_annual_limit(monk
         finally:
             connections.close_all()
 
-    pairs = zip(applications, approvers, strict=True)
-    threads = [threading.Thread(target=worker, args=(pk, user)) for pk, user in pairs]
+    threads = [threading.Thread(target=worker, args=(pk, user)) for pk, user in
+               zip(applications, approvers, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
