@@ -204,3 +204,18 @@ def test_locked_out_account_can_log_in_after_unlock(accounts, settings):
     manager.post("/admin/axes/accessattempt/", {"action": "unlock_accounts", "_selected_action": [attempt.pk],
                                                 "index": 0})
     assert staff.post("/admin/login/", right).status_code == 302
+
+
+def test_calendar_service_refuses_a_county_user(regions):
+    from django.core.exceptions import PermissionDenied
+
+    from claims.models import CalendarYear
+    from claims.services.calendar import load_year
+
+    county_head = make_user("head_a", roles=(roles.HEAD,), regions=(regions["a"],))
+    province_head = make_user("head_p", roles=(roles.HEAD,), regions=(regions["province"],))
+    with pytest.raises(PermissionDenied):
+        load_year(year=2031, rows=[], by=county_head)
+    assert not CalendarYear.objects.filter(year=2031).exists()
+    load_year(year=2031, rows=[], by=province_head)
+    assert CalendarYear.objects.filter(year=2031).exists()
