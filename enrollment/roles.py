@@ -252,6 +252,15 @@ PROVINCE_WRITES = frozenset({
     "auth.group",
 })
 
+# Rows written only by services and their own pages (reviews, imports, settlement): their admin pages are read-only
+# for everyone, whatever add/change the role holds for the services.
+ADMIN_READ_ONLY = frozenset({
+    "claims.hospitalbatch",
+    "claims.reimbursementcase",
+    "claims.paymentline",
+    "enrollment.importjob",
+})
+
 # Accounts and what they leave behind: scoped to users whose regions all lie within the viewer's.
 STAFF_SCOPED = frozenset({
     "auth.user",
@@ -274,7 +283,11 @@ ADMIN_ACTIONS: dict[str, dict[str, str]] = {
     "axes.accessattempt": {"unlock_accounts": "auth.change_user"},
 }
 
+# Actions the admin site offers on every model: name -> the model permission they need.
+SITE_ACTIONS: dict[str, str] = {"delete_selected": "delete"}
+
 ANY_STAFF = "staff"  # any active staff account (the admin's own pages: index, password change, …)
+VIEW_OF_MODEL_ASKED = "view of the model asked for"
 PUBLIC = "public"  # no login needed (the login page)
 
 # URL name -> permission that opens the page ("app.codename"; "a|b" = either), and for pages about one record the
@@ -286,7 +299,8 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "admin:logout": (ANY_STAFF, None),
     "admin:password_change": (ANY_STAFF, None),
     "admin:password_change_done": (ANY_STAFF, None),
-    "admin:autocomplete": (ANY_STAFF, None),
+    # The answer lists rows of the model asked for, so it needs that model's "view" (the walk asks for people).
+    "admin:autocomplete": (VIEW_OF_MODEL_ASKED, None),
     "admin:jsi18n": (ANY_STAFF, None),
     "admin:view_on_site": (ANY_STAFF, None),
     "admin:app_list": (ANY_STAFF, None),
@@ -304,17 +318,20 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
         "enrollment.add_region|enrollment.add_person|enrollment.add_identity|enrollment.add_enrollment", None),
     "enrollment:import-confirm": (
         "enrollment.add_region|enrollment.add_person|enrollment.add_identity|enrollment.add_enrollment", None),
-    "enrollment:import-result": (ANY_STAFF, "enrollment.importjob"),
-    "enrollment:import-status": (ANY_STAFF, "enrollment.importjob"),
+    # Everyone sees their own imports; colleagues' imports need the view permission.
+    "enrollment:import-result": ("enrollment.view_importjob", "enrollment.importjob"),
+    "enrollment:import-status": ("enrollment.view_importjob", "enrollment.importjob"),
     "enrollment:import-template": ("enrollment.add_person", None),
     "claims:index": (ANY_STAFF, None),
     "claims:case_queue": ("claims.view_reimbursementcase", None),
     "claims:register_case": ("claims.add_reimbursementcase", None),
     "claims:case_detail": ("claims.view_reimbursementcase", "claims.reimbursementcase"),
-    "claims:case_action": ("claims.change_reimbursementcase", "claims.reimbursementcase"),
+    # The action pages open to whoever reads the record; each action's own right (+initial_review, +pay_case, …)
+    # is checked by the service it calls.
+    "claims:case_action": ("claims.view_reimbursementcase", "claims.reimbursementcase"),
     "claims:batch_queue": ("claims.view_hospitalbatch", None),
     "claims:batch_detail": ("claims.view_hospitalbatch", "claims.hospitalbatch"),
-    "claims:batch_action": ("claims.change_hospitalbatch", "claims.hospitalbatch"),
+    "claims:batch_action": ("claims.view_hospitalbatch", "claims.hospitalbatch"),
     "api-eligibility": ("claims.lookup_eligibility", None),
 }
 
@@ -325,10 +342,11 @@ def role_codenames(role: str) -> set[str]:
             for app, codename in permission_codenames(label, actions)}
 
 
-def model_actions(role: str, model_label: str, *, at_province: bool) -> set[str]:
-    """view/add/change/delete a role holds on a model, for a user at province level or below it."""
+def model_actions(role: str, model_label: str, *, at_province: bool, admin_page: bool = False) -> set[str]:
+    """view/add/change/delete a role holds on a model, for a user at province level or below it (`admin_page`: what
+    the model's admin pages allow, which is "view" only for the rows services write)."""
     actions = {a for a in ROLE_PERMISSIONS[role].get(model_label, "").split() if not a.startswith("+")}
-    if model_label in PROVINCE_WRITES and not at_province:
+    if (model_label in PROVINCE_WRITES and not at_province) or (admin_page and model_label in ADMIN_READ_ONLY):
         actions &= {"view"}
     return actions
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import chinese_calendar
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -31,6 +31,7 @@ from claims.models.calendar import DayKind
 from claims.models.reimbursement import CaseState
 from claims.rules.calendar_seed import chinese_calendar_seed
 from claims.rules.workdays import Deadline, Pause, WorkCalendar, add_working_days, sla_clock
+from enrollment.scoping import at_province_level
 
 __all__ = [
     "PACKAGE_YEARS",
@@ -148,6 +149,15 @@ def check_year_rows(*, year: int, rows: Iterable[Sequence[object]]) -> list[tupl
     return _parse_rows(year, rows)
 
 
+def require_calendar_right(by) -> None:
+    """The calendar is shared by every region (`enrollment.roles.PROVINCE_WRITES`): a person changing it needs the
+    right and must work at province level. Management commands (by=None) act for the operator."""
+    if by is None:
+        return
+    if not (by.has_perm("claims.change_calendaryear") and at_province_level(by)):
+        raise PermissionDenied(_("The working-day calendar is changed at province level only."))
+
+
 @transaction.atomic
 def load_year(*, year: int, rows: Iterable[Sequence[object]], source: str = "", by=None,
               recompute: bool = True) -> YearLoad:
@@ -158,6 +168,7 @@ def load_year(*, year: int, rows: Iterable[Sequence[object]], source: str = "", 
     checked first (date in the year, known kind, make-up days on weekends, no duplicates); any error raises a
     ``ValidationError`` listing all of them and nothing is written. History keeps who changed what.
     """
+    require_calendar_right(by)
     wanted = {day: (kind, name) for day, kind, name in check_year_rows(year=year, rows=rows)}
     existing = {row.day: row for row in CalendarDay.objects.filter(day__year=year)}
 
@@ -198,6 +209,7 @@ def seed_calendar(*, years: Iterable[int] = PACKAGE_YEARS, replace: bool = False
     Years already in the table are kept as staff may have corrected them, unless ``replace``. Years the package
     does not cover are reported in ``skipped``.
     """
+    require_calendar_right(by)
     seed = chinese_calendar_seed(years)
     already = set(CalendarYear.objects.filter(year__in=seed.loaded_years).values_list("year", flat=True))
     rows_by_year: dict[int, list] = defaultdict(list)

@@ -409,6 +409,10 @@ class SafeExportMixin:
 
     to_encoding = "utf-8-sig"  # Excel on Chinese Windows reads a CSV as GBK unless it starts with a BOM
 
+    def has_export_permission(self, request):
+        # django-import-export lets anyone export unless told otherwise: an export is a read, so it needs "view".
+        return self.has_view_permission(request)
+
     def get_export_formats(self):
         return list(SAFE_EXPORT_FORMATS)
 

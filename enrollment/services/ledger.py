@@ -215,7 +215,10 @@ def _save(row, by, *, change_reason: str) -> None:
 
 
 def _locked(enrollment: Enrollment) -> Enrollment:
-    return Enrollment.objects.select_for_update().select_related("person", "region").get(pk=enrollment.pk)
+    # of=("self",): the joined person and region rows are read, not locked (without it PostgreSQL locks them too,
+    # and every change of one person's row would queue behind all work in the region).
+    return (Enrollment.objects.select_for_update(of=("self",)).select_related("person", "region")
+            .get(pk=enrollment.pk))
 
 
 # ---------------------------------------------------------------------------------------------------------------
