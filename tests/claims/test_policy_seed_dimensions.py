@@ -4,6 +4,7 @@ to hospital levels, visit types and schemes, and the categories whose inpatient 
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from claims.models import BasicBenefitRule, BenefitPolicy, CategoryTilt
 from claims.models.choices import Layer
@@ -100,3 +101,18 @@ def test_a_critical_layer_without_annual_cap_is_loaded_not_dropped():
     # An absent annual_cap means no cap; it used to make the whole benefits section vanish without a message.
     policy = load()
     assert BenefitPolicy.objects.get(policy=policy).critical_annual_cap is None
+
+
+@pytest.mark.django_db
+def test_the_documented_example_loads():
+    """docs/policy-files.md §7.1's block, under a header, is a valid file holding what its comments say."""
+    docs = (settings.BASE_DIR / "docs" / "policy-files.md").read_text(encoding="utf-8")
+    section = docs[docs.index("### 7.1"):]
+    block = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```\n", section.index("```yaml"))]
+    header = DOCUMENT[:DOCUMENT.index("benefits:\n")]
+    policy = load(header + block)
+    assert set(BenefitPolicy.objects.get(policy=policy).continuous_deductible_categories
+               .values_list("code", flat=True)) == {"dibao", "tekun"}
+    assert BasicBenefitRule.objects.get(policy=policy, scheme="employee").ratio == D("0.80")
+    tilt = CategoryTilt.objects.get(policy=policy)
+    assert (tilt.hospital_levels, tilt.visit_types) == (["county"], ["inpatient"])
