@@ -152,7 +152,7 @@ class SettlementPreview:
 
     def lines(self) -> list[tuple[str, Decimal, str]]:
         """(layer, amount, funding source) to book: the five money layers always, so the lines of a settlement add
-        up to the claim's total, then the two year-to-date accumulators when they hold something."""
+        up to the claim's total, then the year-to-date accumulators when they hold something."""
         result = self.result
         amounts = {
             Layer.BASIC: result.basic,
