@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
 from enrollment.models import IdentityCategory, PolicyVersion
-from enrollment.models.choices import FundingSource
+from enrollment.models.choices import FundingSource, Scheme
 from enrollment.policyfile import MAX_AMOUNT, NodeReader, ParseContext, item, join, register_section
 from enrollment.services.policy import register_section_writer
 
@@ -62,6 +62,7 @@ class BasicRuleSpec:
     deductible: Decimal
     ratio: Decimal  # fractions from here on: 0.75, not 75
     unreferred_ratio: Decimal | None = None
+    scheme: str = ""  # "": every scheme without a rule of its own
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class TiltSpec:
     ratio_plus: Decimal = ZERO
     ratio_floor: Decimal | None = None
     cap_removed: bool = False
+    # limits (empty: none): the tilt applies only to these hospital levels, visit types and schemes
+    hospital_levels: tuple[str, ...] = ()
+    visit_types: tuple[str, ...] = ()
+    schemes: tuple[str, ...] = ()
+
+
+#: A tilt's optional limits: file key → the choices its codes come from.
+_TILT_LIMITS = {"hospital_levels": HospitalLevel, "visit_types": VisitType, "schemes": Scheme}
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class BenefitsSection:
     tilts_need_referral: bool
     basic_rules: tuple[BasicRuleSpec, ...]
     basic_tilts: tuple[TiltSpec, ...]
+    continuous_deductible_categories: tuple[str, ...]
     critical_deductible_basis: str
     critical_deductible: Decimal
     critical_annual_cap: Decimal | None
@@ -165,7 +175,7 @@ class _Parser:
         for index, entry in enumerate(self.sequence(node, path)):
             entry_path = item(path, index)
             fields = self.mapping(entry, entry_path, required=("category",), optional=(
-                "deductible_reduction", "ratio_plus", "ratio_floor", "cap_removed"))
+                "deductible_reduction", "ratio_plus", "ratio_floor", "cap_removed", *_TILT_LIMITS))
             if not fields or "category" not in fields:
                 continue
             code = self.category(fields["category"], join(entry_path, "category"))
@@ -175,6 +185,9 @@ class _Parser:
             }
             if "cap_removed" in fields:
                 values["cap_removed"] = self.boolean(fields["cap_removed"], join(entry_path, "cap_removed"))
+            for name, choices in _TILT_LIMITS.items():
+                if name in fields:
+                    values[name] = self.choice_list(fields[name], join(entry_path, name), choices)
             if code is None or None in values.values():
                 continue
             if any(spec.category == code for spec in specs):
@@ -184,9 +197,22 @@ class _Parser:
             specs.append(TiltSpec(category=code, **values))
         return tuple(specs)
 
+    def choice_list(self, node, path: str, choices) -> tuple[str, ...] | None:
+        """A list of choice codes, each once; None (problem recorded) when anything is wrong."""
+        codes = [
+            self._keep(self.reader.choice(entry, item(path, index), dict(choices.choices)))
+            for index, entry in enumerate(self.sequence(node, path))
+        ]
+        if None in codes:
+            return None
+        if len(set(codes)) != len(codes):
+            self.problem(node, path, _("a code is listed twice"))
+            return None
+        return tuple(codes)
+
     def basic(self, node, path: str) -> dict | None:
         fields = self.mapping(node, path, required=("annual_cap",), optional=(
-            "funding_source", "tilts_need_referral", "rules", "tilts"))
+            "funding_source", "tilts_need_referral", "rules", "tilts", "continuous_deductible_categories"))
         if fields is None:
             return None
         result = {
@@ -197,13 +223,16 @@ class _Parser:
             "tilts_need_referral": self.boolean(fields["tilts_need_referral"], join(path, "tilts_need_referral"))
             if "tilts_need_referral" in fields else True,
             "basic_tilts": self.tilts(fields["tilts"], join(path, "tilts")) if "tilts" in fields else (),
+            "continuous_deductible_categories": self.category_list(
+                fields["continuous_deductible_categories"], join(path, "continuous_deductible_categories"))
+            if "continuous_deductible_categories" in fields else (),
         }
         rules: list[BasicRuleSpec] = []
         list_path = join(path, "rules")
         for index, entry in enumerate(self.sequence(fields["rules"], list_path) if "rules" in fields else []):
             entry_path = item(list_path, index)
             rule = self.mapping(entry, entry_path, required=("visit_type", "hospital_level", "deductible", "ratio"),
-                                optional=("unreferred_ratio",))
+                                optional=("unreferred_ratio", "scheme"))
             if rule is None or len({"visit_type", "hospital_level", "deductible", "ratio"} - set(rule)):
                 self.ok = False
                 continue
@@ -215,13 +244,18 @@ class _Parser:
             ratio = self.percent(rule["ratio"], join(entry_path, "ratio"))
             unreferred = self.percent(rule["unreferred_ratio"], join(entry_path, "unreferred_ratio")) \
                 if "unreferred_ratio" in rule else None
-            if None in (visit, level, deductible, ratio) or ("unreferred_ratio" in rule and unreferred is None):
+            scheme = self._keep(self.reader.choice(rule["scheme"], join(entry_path, "scheme"), dict(Scheme.choices))) \
+                if "scheme" in rule else ""
+            if None in (visit, level, deductible, ratio, scheme) or ("unreferred_ratio" in rule and unreferred is None):
                 continue
-            if any((r.visit_type, r.hospital_level) == (visit, level) for r in rules):
-                self.problem(entry, entry_path, _("there is already a rule for %(visit)s at %(level)s hospitals")
-                             % {"visit": visit, "level": level})
+            if any((r.visit_type, r.hospital_level, r.scheme) == (visit, level, scheme) for r in rules):
+                if scheme:
+                    message = _("there is already a rule for %(visit)s at %(level)s hospitals for scheme %(scheme)s")
+                else:
+                    message = _("there is already a rule for %(visit)s at %(level)s hospitals")
+                self.problem(entry, entry_path, message % {"visit": visit, "level": level, "scheme": scheme})
                 continue
-            rules.append(BasicRuleSpec(visit, level, deductible, ratio, unreferred))
+            rules.append(BasicRuleSpec(visit, level, deductible, ratio, unreferred, scheme))
         result["basic_rules"] = tuple(rules)
         return result
 
@@ -398,7 +432,10 @@ def parse_benefits(reader: NodeReader, node, path: str, context: ParseContext) -
         if "no_deposit_categories" in fields else ()
     settings = parser.working_days(fields["settlement_deadlines"], join(path, "settlement_deadlines")) \
         if "settlement_deadlines" in fields else {}
-    if not parser.ok or basic is None or critical is None or None in basic.values() or None in critical.values():
+    # An absent critical annual_cap is None by design (no cap); any other None is a value that failed to parse.
+    required_critical = {name: value for name, value in (critical or {}).items() if name != "critical_annual_cap"}
+    if not parser.ok or basic is None or critical is None or None in basic.values() \
+            or None in required_critical.values():
         return None
     return BenefitsSection(
         **basic, **critical, assistance=assistance, out_of_catalog_limit=limit, special_diseases=diseases,
@@ -442,12 +479,14 @@ def _write_benefits(policy: PolicyVersion, section: BenefitsSection | None, ctx)
     ), ctx)
     benefits.save()
     benefits.no_deposit_categories.set([categories[code] for code in section.no_deposit_categories])
+    benefits.continuous_deductible_categories.set(
+        [categories[code] for code in section.continuous_deductible_categories])
 
     def create(model, rows):
         bulk_create_with_history(rows, model, default_user=ctx.by, default_change_reason=ctx.reason)
 
     create(BasicBenefitRule, [
-        BasicBenefitRule(policy=policy, visit_type=r.visit_type, hospital_level=r.hospital_level,
+        BasicBenefitRule(policy=policy, visit_type=r.visit_type, hospital_level=r.hospital_level, scheme=r.scheme,
                          deductible=r.deductible, ratio=r.ratio, unreferred_ratio=r.unreferred_ratio)
         for r in section.basic_rules])
     create(CriticalSegment, [
@@ -455,7 +494,8 @@ def _write_benefits(policy: PolicyVersion, section: BenefitsSection | None, ctx)
     create(CategoryTilt, [
         CategoryTilt(policy=policy, category=categories[t.category], layer=layer,
                      deductible_reduction=t.deductible_reduction, ratio_plus=t.ratio_plus,
-                     ratio_floor=t.ratio_floor, cap_removed=t.cap_removed)
+                     ratio_floor=t.ratio_floor, cap_removed=t.cap_removed, hospital_levels=list(t.hospital_levels),
+                     visit_types=list(t.visit_types), schemes=list(t.schemes))
         for layer, tilts in ((Layer.BASIC, section.basic_tilts), (Layer.CRITICAL, section.critical_tilts))
         for t in tilts])
     create(AssistanceBenefitRule, [

@@ -12,14 +12,22 @@ Rule resolution, on the claim's date of service (discharge date for inpatient ca
   no critical illness insurance, no assistance, no out-of-catalog control and no quota — the patient pays the whole
   bill. With an enrolment, a category confers benefits only when the person holds an identity of it valid on the
   date.
-- **基本医保 (basic)**: the version's rule for the visit type × hospital level (none: the layer pays nothing). The
-  untilted rule is always a candidate; each valid category with a basic tilt adds one. A claim missing a required
-  referral (Referral.MISSING) is paid at the rule's unreferred ratio and, when the version says tilts need a proper
-  referral (the default), without any tilt.
+- **基本医保 (basic)**: the version's rule for the visit type × hospital level × the enrolment's scheme, or the
+  rule without a scheme (none: the layer pays nothing; 金安: 职工医保 80 %, 居民医保 70 %). The untilted rule is always
+  a candidate; each valid category with a basic tilt adds one. A claim missing a required referral
+  (Referral.MISSING) is paid at the rule's unreferred ratio.
+- **Tilts (倾斜), every layer**: when the version says tilts need a proper referral (the default; 黔南 二（七）), a
+  claim missing one gets no tilt on any layer; a tilt limited to hospital levels, visit types or schemes (重庆 2021
+  "区县级医院…住院") applies only to claims inside its limits. Withheld tilts stay candidates so that the engine
+  names them, with the reason, in the slip's steps.
+- **起付线连续计算** (广东 二（三）12): an inpatient claim of a person holding one of the version's
+  ``continuous_deductible_categories``, referred (Referral.REFERRED) to a hospital in the province of the claim's
+  region (first two digits of the region codes), is charged only what its deductible exceeds the year's inpatient
+  deductible level — the highest deductible borne so far, kept as BASIC_DEDUCTIBLE accumulator lines.
 - **大病保险 (critical illness)**: the version's deductible (a fixed amount, or a share of *last year's* per-capita
   disposable income of the claim's region or its nearest ancestor with the figure — Guangdong: 50 %), its segments
-  and cap; the general rule plus one tilted candidate per valid category with a critical tilt. Referral does not
-  affect this layer. No segments: the layer pays nothing.
+  and cap; the general rule plus one tilted candidate per valid category with a critical tilt (tilts as above).
+  No segments: the layer pays nothing.
 - **医疗救助 (assistance)**: one candidate per valid category whose assistance rule covers the visit type.
 - **就高**: per layer, in layer order, the candidate paying the most for this claim (``best_*_rule``); ties keep the
   untilted rule, then the category that sorts first.
@@ -151,7 +159,7 @@ class SettlementPreview:
 
     def lines(self) -> list[tuple[str, Decimal, str]]:
         """(layer, amount, funding source) to book: the five money layers always, so the lines of a settlement add
-        up to the claim's total, then the two year-to-date accumulators when they hold something."""
+        up to the claim's total, then the year-to-date accumulators when they hold something."""
         result = self.result
         amounts = {
             Layer.BASIC: result.basic,

@@ -15,7 +15,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from claims.models import Claim, PaymentLine, Settlement
+from claims.models import BenefitPolicy, Claim, PaymentLine, Settlement
 from claims.models.choices import HospitalLevel, Layer, Referral, VisitType
 from claims.models.claims import ClaimStatus
 from claims.selectors import (
@@ -30,10 +30,11 @@ from claims.services import batch_settlement, settle_claim
 from claims.services.batch_settlement import settle_claims, settlement_order
 from enrollment import roles
 from enrollment.models import SubsidyRule
+from enrollment.models.choices import Scheme
 from enrollment.models.ledger import EnrollmentStatus
 from enrollment.models.policy import SubsidyKind
 from tests.conftest import require
-from tests.factories import category, make_identity, make_person, make_policy, make_user, region_tree
+from tests.factories import category, make_identity, make_person, make_policy, make_region, make_user, region_tree
 
 from .factories import (
     make_assistance_rule,
@@ -95,7 +96,14 @@ def build_world(regions, *, people: int, claims: int, seed: int = SEED) -> dict:
     make_segments(policy)
     make_tilt(policy, "dibao", deductible_reduction="0.5", ratio_plus="0.05")  # the cap stays, so it binds
     make_tilt(policy, "tekun", deductible_reduction="0.5", ratio_plus="0.05", cap_removed=True)
-    make_tilt(policy, "orphan", layer=Layer.BASIC, deductible_reduction="0.5", ratio_plus="0.05")
+    orphan = make_tilt(policy, "orphan", layer=Layer.BASIC, deductible_reduction="0.5", ratio_plus="0.05")
+    # The seeds' dimensions (issue 7 §6): a tilt limited to county inpatient care, an employee-scheme rule, and
+    # the continuous inpatient deductible for dibao — drawn from a second generator so the rest stays as it was.
+    orphan.hospital_levels, orphan.visit_types = [HospitalLevel.COUNTY], [VisitType.INPATIENT]
+    orphan.save()
+    make_basic_rule(policy, ratio="0.85", scheme=Scheme.EMPLOYEE)
+    BenefitPolicy.objects.get(policy=policy).continuous_deductible_categories.set([category("dibao")])
+    rng2 = random.Random(seed + 1)
     make_assistance_rule(policy, "dibao", annual_limit="12000.00", deductible="1000.00")
     make_assistance_rule(policy, "tekun", ratio="1.00", annual_limit="20000.00", covers_outpatient=True)
     make_special_disease(policy, icd10_prefixes="C50", quota="30000.00")
@@ -111,6 +119,7 @@ def build_world(regions, *, people: int, claims: int, seed: int = SEED) -> dict:
 
     hospitals = [make_hospital(regions["a"], level=level) for level in
                  (HospitalLevel.TOWNSHIP, HospitalLevel.COUNTY, HospitalLevel.CITY)]
+    elsewhere = make_hospital(make_region("440000", "广东省"), level=HospitalLevel.CITY)
     persons = []
     for index in range(people):
         person = make_person(regions[rng.choice("ab")], name=f"病人{index}")
@@ -121,7 +130,8 @@ def build_world(regions, *, people: int, claims: int, seed: int = SEED) -> dict:
         roll = rng.random()
         if roll < 0.8:
             start = date(2024, 1, 1) if rng.random() < 0.8 else date(2024, 1, 1) + timedelta(days=rng.randrange(300))
-            make_enrollment(person, 2024, coverage_start=start)
+            make_enrollment(person, 2024, coverage_start=start,
+                            scheme=Scheme.EMPLOYEE if rng2.random() < 0.15 else Scheme.RESIDENT_TIER1)
         elif roll < 0.9:
             make_enrollment(person, 2024, status=EnrollmentStatus.NOT_INSURED)
         persons.append(person)
@@ -130,6 +140,8 @@ def build_world(regions, *, people: int, claims: int, seed: int = SEED) -> dict:
     for index in range(claims):
         person = rng.choice(persons)
         hospital = rng.choice(hospitals)
+        if hospital.level == HospitalLevel.CITY and rng2.random() < 0.2:
+            hospital = elsewhere  # referred out of the province: no continuous deductible
         visit = {HospitalLevel.TOWNSHIP: VisitType.OUTPATIENT, HospitalLevel.COUNTY: rng.choice(
             [VisitType.INPATIENT, VisitType.CHRONIC]), HospitalLevel.CITY: VisitType.INPATIENT}[hospital.level]
         admitted = date(2024, 1, 1) + timedelta(days=rng.randrange(350))
@@ -141,7 +153,8 @@ def build_world(regions, *, people: int, claims: int, seed: int = SEED) -> dict:
         special = big and rng.random() < 0.15
         made.append(make_claim(
             person, hospital, visit_type=visit, admitted_on=admitted, total_cost=str(scope + extra),
-            policy_scope_cost=str(scope), referral=Referral.MISSING if rng.random() < 0.1 else Referral.REFERRED,
+            policy_scope_cost=str(scope), referral=Referral.MISSING if rng.random() < 0.1 else (
+                Referral.NOT_REQUIRED if rng2.random() < 0.3 else Referral.REFERRED),
             is_special_disease=special, diagnosis_code="C50.9" if special else "K35",
             status=ClaimStatus.REJECTED if index % 50 == 3 else ClaimStatus.REGISTERED,
             number=f"R{seed % 1000:03d}-{index:05d}"))
@@ -208,6 +221,9 @@ def test_batch_books_exactly_what_one_by_one_settlement_books(regions, clerk, ch
     assert sum("年度救助限额" in text for text in steps) >= 3
     assert sum("无有效参保记录" in text for text in steps) >= 5
     assert sum("按病种定额" in text for text in steps) >= 1
+    for marker in ("起付线连续计算：", "起付线连续计算不适用：省外就医", "起付线连续计算不适用：未按规定转诊",
+                   "本次不适用：", "本次适用）", "未按规定转诊，不享受倾斜", "[职工医保"):
+        assert any(marker in text for text in steps), marker
     for settlement in settlements:
         assert_balanced(settlement)
 

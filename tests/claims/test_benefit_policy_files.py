@@ -24,16 +24,16 @@ from claims.models import (
     PaymentLine,
     SpecialDisease,
 )
-from claims.models.choices import DeductibleBasis, HospitalLevel, Layer
+from claims.models.choices import DeductibleBasis, HospitalLevel, Layer, Referral
 from claims.services.settlement import settle_claim
 from enrollment.management.commands.load_policy import SHIPPED_DIR, shipped_policy_files
 from enrollment.models import PolicyVersion, Region
-from enrollment.models.choices import FundingSource
+from enrollment.models.choices import FundingSource, Scheme
 from enrollment.policyfile import PolicyFileError
 from enrollment.services.policy import load_policy_document
 from tests.factories import make_region
 
-from .factories import make_claim, make_clerk, make_hospital, make_patient
+from .factories import make_claim, make_clerk, make_enrollment, make_hospital, make_patient
 
 D = Decimal
 LOCAL = "地方取值（文件未规定）"
@@ -189,6 +189,12 @@ def test_chongqing_2021_old_rules():
     assert tilts(code, Layer.BASIC) == {c: (D("0.5"), D("0.10"), None, False) for c in lifted}
     assert tilts(code, Layer.CRITICAL) == {c: (D("0.5"), D("0.05"), None, True) for c in lifted}
     assert no_deposit(code) == set(lifted)
+    # "区域内区县级医院基本医保住院": the basic tilt is limited to county-level hospitals and inpatient care.
+    limits = CategoryTilt.objects.filter(policy__code=code, layer=Layer.BASIC).values_list(
+        "hospital_levels", "visit_types", "schemes")
+    assert {(tuple(h), tuple(v), tuple(s)) for h, v, s in limits} == {(("county",), ("inpatient",), ())}
+    assert all(tilt.hospital_levels == tilt.visit_types == tilt.schemes == []
+               for tilt in CategoryTilt.objects.filter(policy__code=code, layer=Layer.CRITICAL))
 
 
 @pytest.mark.django_db
@@ -215,8 +221,10 @@ def test_jinan_2022_benefits():
     load_all()
     code = "jinan-2022"
     assert not tilts(code, Layer.BASIC)
-    assert BasicBenefitRule.objects.get(policy__code=code, visit_type="inpatient", hospital_level="county").ratio \
-        == D("0.70")
+    # 二（二）: 职工医保 80 %, 居民医保 70 % inpatient (county level).
+    county = dict(BasicBenefitRule.objects.filter(policy__code=code, visit_type="inpatient", hospital_level="county")
+                  .values_list("scheme", "ratio"))
+    assert county == {"": D("0.70"), "employee": D("0.80")}
     assert set(BasicBenefitRule.objects.filter(policy__code=code, visit_type="outpatient")
                .values_list("ratio", flat=True)) == {D("0.50")}
     # 三（三）2: at least 60 %, tilt −50 % / +5 points / no cap for tekun, dibao, returned poverty.
@@ -250,6 +258,10 @@ def test_guangdong_2021_benefits():
     assert {c: rows[c][0] for c in ("tekun", "orphan", "unsupported_child")} == dict.fromkeys(
         ("tekun", "orphan", "unsupported_child"), D("1"))
     assert all(row[1:] == (True, True, True) for row in rows.values())
+    # 二（三）12: the rural low-income categories count the inpatient deductible continuously.
+    assert set(settings.continuous_deductible_categories.values_list("code", flat=True)) == {
+        "tekun", "orphan", "unsupported_child", "dibao", "returned_poverty", "dibao_edge", "unstable_lifted",
+        "edge_vulnerable", "sudden_hardship", "illness_poor"}
 
 
 # ------------------------------------------------------------------------------------------- broken seed files
@@ -408,3 +420,61 @@ def test_chongqing_2022_tilts_the_monitored_but_not_the_plainly_lifted(identity,
     _settlement, parts = settle_one(county, (identity,), 2022, date(2022, 5, 10))
 
     assert parts == tuple(D(v) for v in expected)
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        # 两升两降 at the county hospital: basic (52 000 − 150) × 80 % = 41 480; critical (10 520 − 7 500) × 65 % =
+        # 1 963; assistance (10 520 − 1 963) × 70 % = 5 989.90; hospital 8 000 − 10 % × 60 000 = 2 000.
+        (HospitalLevel.COUNTY, ("41480.00", "1963.00", "5989.90", "2000.00", "8567.10")),
+        # a city hospital: no basic tilt, (52 000 − 800) × 55 % = 28 160; critical (23 840 − 7 500) × 65 % = 10 621;
+        # assistance (23 840 − 10 621) × 70 % = 9 253.30.
+        (HospitalLevel.CITY, ("28160.00", "10621.00", "9253.30", "2000.00", "9965.70")),
+    ],
+)
+@pytest.mark.django_db
+def test_chongqing_2021_basic_tilt_only_at_county_hospitals(level, expected):
+    call_command("load_policy", str(SHIPPED_DIR / "chongqing-2021.yaml"), stdout=StringIO())
+    county = make_region("500101", "万州区", parent=Region.objects.get(code="500000"), level="county")
+    person = make_patient(county, codes=("registered_poor",), years=(2021,), identity_from=date(2020, 1, 1))
+    claim = make_claim(person, make_hospital(county, level=level), admitted_on=date(2021, 7, 1),
+                       discharged_on=date(2021, 7, 10))
+
+    settlement = settle_claim(claim=claim, by=make_clerk())
+
+    assert (settlement.basic, settlement.critical, settlement.assistance, settlement.hospital_borne,
+            settlement.patient_pays) == tuple(D(v) for v in expected)
+
+
+@pytest.mark.django_db
+def test_jinan_2022_employee_scheme_inpatient_ratio():
+    call_command("load_policy", str(SHIPPED_DIR / "jinan-2022.yaml"), stdout=StringIO())
+    jinan = Region.objects.get(code="341502")
+    employee = make_patient(jinan, codes=(), years=())
+    make_enrollment(employee, 2022, scheme=Scheme.EMPLOYEE)
+    resident = make_patient(jinan, codes=(), years=(2022,))
+    hospital = make_hospital(jinan, level=HospitalLevel.COUNTY)
+
+    paid = [settle_claim(claim=make_claim(person, hospital, admitted_on=date(2022, 6, 1)), by=make_clerk()).basic
+            for person in (employee, resident)]
+
+    # (52 000 − 500) × 80 % = 41 200 for the employee scheme, × 70 % = 36 050 for the resident scheme
+    assert paid == [D("41200.00"), D("36050.00")]
+
+
+@pytest.mark.django_db
+def test_guangdong_2021_referred_admission_pays_only_the_deductible_difference():
+    call_command("load_policy", str(SHIPPED_DIR / "guangdong-2021.yaml"), stdout=StringIO())
+    county = make_region("440103", "荔湾区", parent=make_region(
+        "440100", "广州市", parent=Region.objects.get(code="440000")))
+    person = make_patient(county, codes=("dibao",), years=(2021,))
+    first = make_claim(person, make_hospital(county, level=HospitalLevel.COUNTY), admitted_on=date(2021, 3, 1),
+                       referral=Referral.NOT_REQUIRED, total_cost="3000.00", policy_scope_cost="3000.00")
+    second = make_claim(person, make_hospital(county, level=HospitalLevel.CITY), admitted_on=date(2021, 5, 1),
+                        referral=Referral.REFERRED, total_cost="6000.00", policy_scope_cost="6000.00")
+    clerk = make_clerk()
+
+    # county (3 000 − 500) × 70 % = 1 750; referred to the city: (6 000 − (800 − 500)) × 65 % = 3 705
+    assert settle_claim(claim=first, by=clerk).basic == D("1750.00")
+    assert settle_claim(claim=second, by=clerk).basic == D("3705.00")

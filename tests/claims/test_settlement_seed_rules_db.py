@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 
 from claims.models import BenefitPolicy, CategoryTilt, Claim, PaymentLine, Settlement
 from claims.models.choices import HospitalLevel, Layer, Referral, VisitType
@@ -17,6 +18,7 @@ from claims.selectors import year_to_date
 from claims.services import reverse_settlement, settle_claim
 from claims.services.batch_settlement import settle_claims
 from enrollment.models.choices import Scheme
+from tests.enrollment._admin_world import _admin_over_plain_http  # noqa: F401 - autouse: plain-HTTP test client
 from tests.factories import category, make_policy, make_region
 
 from .factories import (
@@ -250,3 +252,17 @@ def test_batch_counts_the_deductible_continuously_like_one_by_one(guangdong, reg
     assert batch == one_by_one
     assert [one_by_one[claim.pk][0] for claim in claims] == [
         D("1750.00"), D("3705.00"), D("1750.00"), D("3380.00"), D("1750.00"), D("3705.00")]
+
+
+def test_the_printed_slip_says_why_a_tilt_was_withheld(client, clerk_a, example_policy, regions):
+    patient = make_patient(regions["a"], codes=("dibao",))
+    claim = make_claim(patient, make_hospital(regions["a"]), referral=Referral.MISSING)
+    settle_claim(claim=claim, by=clerk_a)
+    client.force_login(clerk_a)
+
+    rows = {row.layer: row for row in client.get(
+        reverse("admin:claims_claim_slip", args=[claim.pk])).context["layers"].rows}
+
+    assert rows[Layer.CRITICAL].steps == [("大病保险", (
+        "年度累计 13375.00 未超过起付线 15000.00 → 0.00（未按规定转诊，不享受倾斜：低保对象倾斜）"))]
+    assert "未按规定转诊，不享受倾斜" in rows[Layer.BASIC].steps[0][1]

@@ -651,7 +651,9 @@ ORACLE_ASSIST = AssistanceRule(ratio=D("0.70"), annual_limit=ASSIST_LIMIT, deduc
 
 def oracle(claim: Claim, ytd: YearToDate):
     bill = ClaimInput(total_cost=claim.total_cost, policy_scope_cost=claim.policy_scope_cost, is_poverty_target=True,
-                      visit_type=claim.visit_type, accrues_deductible=claim.visit_type == VisitType.INPATIENT)
+                      visit_type=claim.visit_type, accrues_deductible=claim.visit_type == VisitType.INPATIENT,
+                      # dibao is a continuous-deductible category of the world, every stay referred in the province
+                      deductible_continuous=claim.visit_type == VisitType.INPATIENT)
     basic = ORACLE_BASIC[claim.hospital.level] if claim.visit_type == VisitType.INPATIENT else None
     return settle_best(
         bill, basic_options=[basic] if basic else [], critical_options=ORACLE_CRITICAL,
@@ -667,6 +669,7 @@ def property_world(regions):
     make_segments(policy)
     make_tilt(policy, "dibao", deductible_reduction="0.5", ratio_plus="0.05")  # cap kept, so it can bind
     make_assistance_rule(policy, "dibao", annual_limit=str(ASSIST_LIMIT), deductible="1000.00")
+    BenefitPolicy.objects.get(policy=policy).continuous_deductible_categories.set([category("dibao")])
     person = make_patient(regions["a"], codes=("dibao",))
     hospitals = {level: make_hospital(regions["a"], level=level) for level in ORACLE_BASIC}
     return {"person": person, "hospitals": hospitals, "clerk": make_clerk("prop")}
@@ -739,6 +742,7 @@ def test_random_claim_sequences_keep_caps_and_match_the_engine(property_world, s
             assert ytd.assistance_paid <= ASSIST_LIMIT
             assert ytd.critical_paid <= CRITICAL_CAP
             assert ytd.assistance_deductible_used <= ORACLE_ASSIST.deductible
+            assert ytd.basic_deductible_level <= max(rule.deductible for rule in ORACLE_BASIC.values())
         transaction.set_rollback(True)
 
 
