@@ -16,6 +16,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from enrollment.admin.base import StrictLookupsMixin
+
 from ..models import CalendarDay, CalendarYear
 from ..models.calendar import DayKind
 from ..services import calendar as calendar_services
@@ -88,7 +90,7 @@ class CalendarYearForm(forms.ModelForm):
 
 
 @admin.register(CalendarYear)
-class CalendarYearAdmin(SimpleHistoryAdmin):
+class CalendarYearAdmin(StrictLookupsMixin, SimpleHistoryAdmin):
     form = CalendarYearForm
     list_display = ("year", "holiday_count", "makeup_count", "source", "loaded_at")
     fields = ("year", "source", "schedule", "loaded_at")
@@ -168,7 +170,7 @@ class CalendarYearFilter(admin.SimpleListFilter):
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(SimpleHistoryAdmin):
+class CalendarDayAdmin(StrictLookupsMixin, SimpleHistoryAdmin):
     list_display = ("day", "weekday", "kind", "name")
     list_filter = (CalendarYearFilter, "kind")
     search_fields = ("name",)

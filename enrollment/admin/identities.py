@@ -13,13 +13,14 @@ from .base import (
     PersonRowAdminMixin,
     RegionScopedAdminMixin,
     SafeExportMixin,
+    StrictLookupsMixin,
     ValidTodayFilter,
     region_list_filter,
 )
 
 
 @admin.register(IdentityCategory)
-class IdentityCategoryAdmin(SimpleHistoryAdmin):
+class IdentityCategoryAdmin(StrictLookupsMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "certified_by", "is_monitored", "sort_order")
     list_filter = ("certified_by", "is_monitored")
     search_fields = ("code", "name")

@@ -25,6 +25,7 @@ from .base import (
     can_see_full_id,
     exists_for_person,
     id_number_column,
+    person_search,
     person_search_q,
     plan_year_choices,
     region_list_filter,
@@ -185,9 +186,7 @@ class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Expo
     )
 
     def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(person_search_q(search_term)), False
+        return person_search(request, queryset, search_term), False
 
     def get_fieldsets(self, request, obj=None):
         if obj is None or can_see_full_id(request):

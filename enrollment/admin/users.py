@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import RegionMembership
 from ..roles import ADMIN
 from ..scoping import visible_regions
+from .base import StrictLookupsMixin
 
 _MANAGER_CACHE = "_admin_manages_users"
 
@@ -48,7 +49,7 @@ if admin.site.is_registered(User):
 
 
 @admin.register(User)
-class StaffUserAdmin(DjangoUserAdmin):
+class StaffUserAdmin(StrictLookupsMixin, DjangoUserAdmin):
     """Roles are groups kept in step with `enrollment.roles`; per-user permissions are not offered, so the role
     table stays the single statement of who may do what."""
 
