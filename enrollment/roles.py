@@ -108,6 +108,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
         "enrollment.person": "view +view_full_id_number",
+        "enrollment.idnumberaccess": "view",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.regionyear": "view add change",
         "enrollment.policyversion": "view add change",

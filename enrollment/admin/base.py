@@ -22,9 +22,11 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from ..access_log import record_full_id_access
 from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
 from ..idnumbers import mask_id_number, parse_id_number
 from ..models import Region
+from ..models.access import AccessKind
 from ..scoping import scope_queryset, sees_everything, subtree_ids, user_region_paths, visible_regions
 
 _LOOKS_LIKE_ID = re.compile(r"^(\d{15}|\d{17}[\dX])$")
@@ -37,8 +39,18 @@ def can_see_full_id(request) -> bool:
 
 
 def shown_id_number(request, number: str) -> str:
-    """The ID number as this user may see it: whole with the permission, masked otherwise."""
-    return number if can_see_full_id(request) else mask_id_number(number)
+    """The ID number as this user may see it: whole with the permission (and recorded), masked otherwise."""
+    if not can_see_full_id(request):
+        return mask_id_number(number)
+    record_full_id_access(request, AccessKind.PAGE)
+    return number
+
+
+def _listed_model(request) -> str:
+    """"enrollment_person" from the changelist's URL name: which list showed the numbers."""
+    match = getattr(request, "resolver_match", None)
+    name = (match.url_name or "") if match is not None else ""
+    return name.removesuffix("_changelist")
 
 
 def id_number_column(request, path: str = "id_number"):
@@ -48,6 +60,8 @@ def id_number_column(request, path: str = "id_number"):
     one user's permission leak into another's page.
     """
     show_full = can_see_full_id(request)
+    if show_full:
+        record_full_id_access(request, AccessKind.LIST, model=_listed_model(request))
     attrs = path.split("__")
 
     @admin.display(description=_("ID number"), ordering=path)
