@@ -146,7 +146,7 @@ class _Parser:
         return self._keep(self.reader.decimal(node, path, minimum=ZERO, maximum=MAX_AMOUNT))
 
     def percent(self, node, path: str) -> Decimal | None:
-        value = self._keep(self.reader.decimal(node, path, minimum=ZERO, maximum=HUNDRED))
+        value = self._keep(self.reader.percent(node, path))
         return None if value is None else value / HUNDRED
 
     def boolean(self, node, path: str) -> bool | None:
@@ -437,9 +437,29 @@ def parse_benefits(reader: NodeReader, node, path: str, context: ParseContext) -
     if not parser.ok or basic is None or critical is None or None in basic.values() \
             or None in required_critical.values():
         return None
+    if not _plausible(reader, path, basic, critical, assistance):
+        return None
     return BenefitsSection(
         **basic, **critical, assistance=assistance, out_of_catalog_limit=limit, special_diseases=diseases,
         no_deposit_categories=no_deposit, settings=settings)
+
+
+def _plausible(reader: NodeReader, path: str, basic: dict, critical: dict, assistance) -> bool:
+    """Caps above deductibles, each problem at the cap's line (the parsed values are all valid by now)."""
+    ok = True
+    basic_path = join(path, "basic")
+    for index, rule in enumerate(basic["basic_rules"]):
+        ok &= reader.above(join(item(join(basic_path, "rules"), index), "deductible"), rule.deductible,
+                           join(basic_path, "annual_cap"), basic["basic_annual_cap"])
+    if critical["critical_deductible_basis"] == DeductibleBasis.AMOUNT.value:
+        critical_path = join(path, "critical")
+        ok &= reader.above(join(critical_path, "deductible"), critical["critical_deductible"],
+                           join(critical_path, "annual_cap"), critical["critical_annual_cap"])
+    for index, spec in enumerate(assistance):
+        entry_path = item(join(path, "assistance"), index)
+        ok &= reader.above(join(entry_path, "deductible"), spec.deductible, join(entry_path, "annual_limit"),
+                           spec.annual_limit)
+    return ok
 
 
 # ---------------------------------------------------------------------------------------------------- writing

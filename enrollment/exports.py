@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 from import_export.formats.base_formats import CSV, XLSX
 
-from .idnumbers import mask_id_number
+from .access_log import record_export
+from .idnumbers import mask_id_number, shown_birth_date
 from .models import Enrollment, Identity, Person
 from .scoping import scope_queryset
 
@@ -71,11 +72,16 @@ class ScopedMaskingResource(resources.ModelResource):
     def id_number_for_export(self, number: str) -> str:
         return number if self.shows_full_id else mask_id_number(number)
 
+    def birth_date_for_export(self, birth) -> str:
+        return shown_birth_date(birth, full=self.shows_full_id)
+
     def filter_export(self, queryset, **kwargs):
         if self.user is not None:
             queryset = scope_queryset(queryset, self.user)
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
+        if self.shows_full_id:
+            record_export(self.user, model=queryset.model._meta.label_lower, rows=queryset.count())
         return queryset
 
     def get_queryset(self):
@@ -114,6 +120,9 @@ class PersonExportResource(ScopedMaskingResource):
 
     def dehydrate_id_number(self, person):
         return self.id_number_for_export(person.id_number)
+
+    def dehydrate_birth_date(self, person):
+        return self.birth_date_for_export(person.birth_date)
 
     def dehydrate_sex(self, person):
         return str(person.get_sex_display())

@@ -74,6 +74,32 @@ def mask_id_number(number: str) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
+def mask_bank_account(number: str) -> str:
+    """Like an ID number: the first and last four characters; a short account keeps only its last two."""
+    if not number:
+        return ""
+    if len(number) <= 8:
+        return "*" * (len(number) - 2) + number[-2:] if len(number) > 2 else "*" * len(number)
+    return mask_id_number(number)
+
+
+def shown_birth_date(birth: date | None, *, full: bool) -> str:
+    """The birth date for a user who sees ID numbers in full, the year only for everybody else: with the region
+    (the number's first six digits) and the unmasked last four, a whole birth date would rebuild the number."""
+    if birth is None:
+        return ""
+    return birth.isoformat() if full else f"{birth.year}"
+
+
+# Runs of digits as long as an ID number or a bank account (12 or more, an ID's final X included).
+_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{11,}[\dXx](?![0-9A-Za-z])")
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Mask every ID-number- or account-like run of digits in a free text (an error message quoting a cell)."""
+    return _LONG_NUMBER.sub(lambda match: mask_id_number(match.group()), text)
+
+
 def make_id_number(place_code: str, birth: date, sequence: int) -> str:
     """Build a valid 18-digit number (demo data and tests); `sequence` 0–999, odd for men."""
     body = f"{place_code}{birth:%Y%m%d}{sequence:03d}"

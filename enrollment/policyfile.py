@@ -35,9 +35,11 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from .controlchars import find_control_character
 from .models.choices import FundingSource
 from .models.policy import FullSubsidyBase, SubsidyKind
 from .models.regions import RegionLevel
+from .percent import percent_problem
 
 __all__ = [
     "FORMAT_VERSION",
@@ -411,6 +413,25 @@ class NodeReader:
             return None
         return value
 
+    def percent(self, node, path: str) -> Decimal | None:
+        """A ratio in percent (``75`` is 75 %), 0 to 100; a value between 0 and 1 is refused as ambiguous."""
+        value = self.decimal(node, path, minimum=Decimal(0), maximum=Decimal(100))
+        if value is None:
+            return None
+        problem = percent_problem(value)
+        if problem:
+            self.problem(node, path, problem)
+            return None
+        return value
+
+    def above(self, low_path: str, low: Decimal | None, high_path: str, high: Decimal | None, node=None) -> bool:
+        """Plausibility of two amounts already read: `high` (a cap) must be above `low` (a deductible)."""
+        if low is None or high is None or high > low:
+            return True
+        self.problem_at(high_path, _("must be above %(low_path)s (%(low)s), or nothing would ever be paid")
+                        % {"low_path": low_path, "low": _plain(low)}, node)
+        return False
+
     def boolean(self, node, path: str) -> bool | None:
         if self.scalar(node, path) is None:
             return None
@@ -705,7 +726,7 @@ def _parse_subsidy(reader: NodeReader, node, path: str, context: ParseContext) -
             reader.problem(node, join(path, "value"), _("a %(kind)s subsidy needs a value") % {"kind": kind})
             ok = False
         elif kind == SubsidyKind.PERCENT:
-            value = reader.decimal(fields["value"], join(path, "value"), minimum=Decimal(0), maximum=Decimal(100))
+            value = reader.percent(fields["value"], join(path, "value"))
         else:
             value = reader.decimal(fields["value"], join(path, "value"), minimum=Decimal(0), maximum=MAX_AMOUNT)
         ok = ok and value is not None
@@ -821,6 +842,65 @@ def _decode(document: str | bytes) -> str:
     return document.removeprefix("\ufeff")
 
 
+# Limits of a policy document. The real files are a few kilobytes, four or five levels deep, with a handful of
+# anchors; the limits are far above that and far below what would take the server down.
+MAX_DOCUMENT_CHARACTERS = 512 * 1024
+MAX_DEPTH = 32
+MAX_ALIASES = 200
+MAX_EXPANDED_VALUES = 100_000  # values the document would have with every alias written out
+
+
+def _check_limits(text: str, source_name: str) -> None:
+    """Refuse, with a clear message, what would crash the YAML composer (deep nesting: recursion) or make reading
+    the tree explode (a "billion laughs" of nested aliases), before any node tree is built.
+
+    The parser's events are walked once: PyYAML's parser keeps its own stack (no recursion), and an alias event
+    is counted at the expanded size of its anchor without expanding anything.
+    """
+    def refuse(message: str, line: int | None = None):
+        raise PolicyFileError(source_name, [PolicyIssue(line, "", message)])
+
+    if len(text) > MAX_DOCUMENT_CHARACTERS:
+        refuse(_("the file is too large (%(size)d characters; at most %(max)d)")
+               % {"size": len(text), "max": MAX_DOCUMENT_CHARACTERS})
+    found = find_control_character(text.replace("\t", " "))
+    if found is not None:
+        position, char = found
+        line = text.count("\n", 0, position - 1) + 1
+        column = position - (text.rfind("\n", 0, position - 1) + 1)
+        refuse(_("column %(column)d holds the invisible control character U+%(code)04X; remove it")
+               % {"column": column, "code": ord(char)}, line)
+    sizes: dict[str, int] = {}
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, expanded count when the collection opened)
+    expanded = aliases = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    refuse(_("too many aliases (*name); at most %(max)d") % {"max": MAX_ALIASES}, line)
+                expanded += sizes.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                expanded += 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                open_nodes.append((event.anchor, expanded))
+                expanded += 1
+                if len(open_nodes) > MAX_DEPTH:
+                    refuse(_("nested too deeply (more than %(max)d levels)") % {"max": MAX_DEPTH}, line)
+            elif isinstance(event, yaml.CollectionEndEvent) and open_nodes:
+                anchor, start = open_nodes.pop()
+                if anchor:
+                    sizes[anchor] = expanded - start
+            if expanded > MAX_EXPANDED_VALUES:
+                refuse(_("the aliases (*name) would expand the file to more than %(max)d values")
+                       % {"max": MAX_EXPANDED_VALUES}, line)
+    except yaml.YAMLError:
+        return  # not YAML at all: the composer reports it with its line
+
+
 def parse_policy_document(document: str | bytes, *, source_name: str,
                           known_categories: Collection[str] | None = None) -> PolicyDocument:
     """Parse and validate a policy file; raise :class:`PolicyFileError` listing every problem.
@@ -833,6 +913,7 @@ def parse_policy_document(document: str | bytes, *, source_name: str,
     except UnicodeDecodeError as exc:
         raise PolicyFileError(source_name, [PolicyIssue(None, "", _(
             "the file is not UTF-8 text (byte %(offset)d); save it as UTF-8") % {"offset": exc.start})]) from exc
+    _check_limits(text, source_name)
     try:
         json.loads(text)
     except ValueError:

@@ -180,6 +180,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "claims.eligibilitylookup": "view",
         "claims.settlementcorrection": "view +approve_correction",
         "enrollment.person": "view +view_full_id_number",
+        "enrollment.idnumberaccess": "view",
         "enrollment.ledgerproblem": "view add change",
         "enrollment.region": "view add change",
         "enrollment.regionyear": "view add change",

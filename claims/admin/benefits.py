@@ -25,6 +25,30 @@ from ..models import (
     SpecialDisease,
 )
 from ..models.benefits import TILT_LIMITS
+from ..models.choices import DeductibleBasis
+
+
+def _cap_above(form, low_field: str, high_field: str) -> None:
+    """The policy files' plausibility rule on the admin form: a cap (limit) must be above the deductible."""
+    low, high = form.cleaned_data.get(low_field), form.cleaned_data.get(high_field)
+    if low is not None and high is not None and high <= low:
+        form.add_error(high_field, _("Must be above “%(field)s” (%(value)s), or nothing would ever be paid.")
+                       % {"field": form.fields[low_field].label, "value": low})
+
+
+class BenefitPolicyForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("critical_deductible_basis") == DeductibleBasis.AMOUNT:
+            _cap_above(self, "critical_deductible", "critical_annual_cap")
+        return cleaned
+
+
+class AssistanceBenefitRuleForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        _cap_above(self, "deductible", "annual_limit")
+        return cleaned
 
 
 class BenefitPolicyInline(_PolicyRuleInline, admin.StackedInline):
@@ -34,6 +58,8 @@ class BenefitPolicyInline(_PolicyRuleInline, admin.StackedInline):
     can_delete = False
     verbose_name_plural = _("benefit settings")
     filter_horizontal = ("no_deposit_categories", "continuous_deductible_categories")
+    percent_fields = ("out_of_catalog_limit", "advance_ratio")
+    form = BenefitPolicyForm
     fieldsets = (
         (_("Basic medical insurance"), {"fields": ("basic_annual_cap", "funding_basic", "tilt_requires_referral",
                                                    "continuous_deductible_categories")}),
@@ -48,12 +74,14 @@ class BenefitPolicyInline(_PolicyRuleInline, admin.StackedInline):
 class BasicBenefitRuleInline(_PolicyRuleInline):
     model = BasicBenefitRule
     fields = ("visit_type", "hospital_level", "scheme", "deductible", "ratio", "unreferred_ratio")
+    percent_fields = ("ratio", "unreferred_ratio")
     ordering = ("visit_type", "hospital_level", "scheme")
 
 
 class CriticalSegmentInline(_PolicyRuleInline):
     model = CriticalSegment
     fields = ("upper_bound", "ratio")
+    percent_fields = ("ratio",)
 
 
 class CategoryTiltForm(forms.ModelForm):
@@ -78,6 +106,7 @@ class CategoryTiltInline(_PolicyRuleInline):
     form = CategoryTiltForm
     fields = ("category", "layer", "deductible_reduction", "ratio_plus", "ratio_floor", "cap_removed",
               "visit_types", "hospital_levels", "schemes")
+    percent_fields = ("deductible_reduction", "ratio_plus", "ratio_floor")
     ordering = ("layer", "category__sort_order")
 
     def get_queryset(self, request):
@@ -88,6 +117,8 @@ class AssistanceBenefitRuleInline(_PolicyRuleInline):
     model = AssistanceBenefitRule
     fields = ("category", "ratio", "deductible", "annual_limit", "covers_inpatient", "covers_outpatient",
               "covers_chronic", "funding_source")
+    percent_fields = ("ratio",)
+    form = AssistanceBenefitRuleForm
     ordering = ("category__sort_order",)
 
     def get_queryset(self, request):

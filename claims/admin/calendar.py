@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from enrollment.admin.base import ProvinceWritesMixin
+from enrollment.admin.base import ProvinceWritesMixin, StrictLookupsMixin
 
 from ..models import CalendarDay, CalendarYear
 from ..models.calendar import DayKind
@@ -91,7 +91,7 @@ class CalendarYearForm(forms.ModelForm):
 
 
 @admin.register(CalendarYear)
-class CalendarYearAdmin(ProvinceWritesMixin, SimpleHistoryAdmin):
+class CalendarYearAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHistoryAdmin):
     form = CalendarYearForm
     list_display = ("year", "holiday_count", "makeup_count", "source", "loaded_at")
     fields = ("year", "source", "schedule", "loaded_at")
@@ -171,7 +171,7 @@ class CalendarYearFilter(admin.SimpleListFilter):
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(ProvinceWritesMixin, SimpleHistoryAdmin):
+class CalendarDayAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHistoryAdmin):
     list_display = ("day", "weekday", "kind", "name")
     list_filter = (CalendarYearFilter, "kind")
     search_fields = ("name",)

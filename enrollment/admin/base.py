@@ -22,9 +22,11 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from ..access_log import record_full_id_access
 from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
 from ..idnumbers import mask_id_number, parse_id_number
 from ..models import Region
+from ..models.access import AccessKind
 from ..scoping import (
     at_province_level,
     scope_queryset,
@@ -44,8 +46,18 @@ def can_see_full_id(request) -> bool:
 
 
 def shown_id_number(request, number: str) -> str:
-    """The ID number as this user may see it: whole with the permission, masked otherwise."""
-    return number if can_see_full_id(request) else mask_id_number(number)
+    """The ID number as this user may see it: whole with the permission (and recorded), masked otherwise."""
+    if not can_see_full_id(request):
+        return mask_id_number(number)
+    record_full_id_access(request, AccessKind.PAGE)
+    return number
+
+
+def _listed_model(request) -> str:
+    """"enrollment_person" from the changelist's URL name: which list showed the numbers."""
+    match = getattr(request, "resolver_match", None)
+    name = (match.url_name or "") if match is not None else ""
+    return name.removesuffix("_changelist")
 
 
 def id_number_column(request, path: str = "id_number"):
@@ -55,6 +67,8 @@ def id_number_column(request, path: str = "id_number"):
     one user's permission leak into another's page.
     """
     show_full = can_see_full_id(request)
+    if show_full:
+        record_full_id_access(request, AccessKind.LIST, model=_listed_model(request))
     attrs = path.split("__")
 
     @admin.display(description=_("ID number"), ordering=path)
@@ -89,6 +103,45 @@ def person_search_q(term: str, prefix: str = "") -> Q:
             numbers.add(parse_id_number(compact).number)
         return Q(**{f"{prefix}id_number__in": sorted(numbers)})
     return Q(**{f"{prefix}name__startswith": term})
+
+
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def person_search(request, queryset, search_term: str, prefix: str = ""):
+    """The search box of lists of people (or of their rows): a full ID number or the beginning of a name.
+
+    Names hold no digits, so a term with digits is an ID number; when it is not a whole, valid one the list says
+    so instead of coming back silently empty (a clerk would otherwise conclude the person is not on file). No
+    partial number ever matches anything.
+    """
+    term = search_term.strip()
+    if not term:
+        return queryset
+    if _HAS_DIGIT.search(term):
+        compact = term.replace(" ", "").upper()
+        if not looks_like_id_number(compact):
+            _search_message(request, _("“%(term)s” is not a whole ID number: search with all 18 characters (or "
+                                       "the 15 digits of an old card); a part of a number matches nothing.")
+                            % {"term": term})
+            return queryset.none()
+        try:
+            parse_id_number(compact)
+        except ValidationError as error:
+            _search_message(request, _("“%(term)s” is not a valid ID number: %(reason)s")
+                            % {"term": term, "reason": " ".join(error.messages)})
+            return queryset.none()
+    return queryset.filter(person_search_q(term, prefix=prefix))
+
+
+def _search_message(request, message: str) -> None:
+    # Only on the list page: the autocomplete endpoint searches the same way, and a message queued there would
+    # pop up on whatever page the user opens next.
+    match = getattr(request, "resolver_match", None)
+    if match is not None and (match.url_name or "").endswith("_changelist"):
+        from django.contrib import messages
+
+        messages.warning(request, message)
 
 
 # --- Region scoping ---------------------------------------------------------------------------------------------
@@ -196,7 +249,58 @@ class NotFoundMixin:
         raise Http404
 
 
-class RegionScopedAdminMixin(NotFoundMixin, _ScopedForeignKeysMixin):
+# What a list filter itself puts in the query string after a filtered field's path (FieldListFilter subclasses
+# and date_hierarchy); partial matches (startswith, contains, regex …) are never among them.
+_FILTER_SUFFIXES = frozenset({"exact", "isnull", "gte", "gt", "lte", "lt", "in", "id__exact", "pk__exact", "year",
+                              "month", "day"})
+
+
+class StrictLookupsMixin:
+    """Refuse every query-string lookup the changelist does not offer through its own filters.
+
+    Django allows any lookup on the model's own fields (`?id_number__startswith=5201` would answer "which
+    numbers begin so?" one digit at a time) and, through relations, whatever a list filter names. Here a
+    parameter passes only if it is a SimpleListFilter's parameter or a listed field filter's own parameter; a
+    refused lookup is Django's DisallowedModelAdminLookup, a 400.
+    """
+
+    def lookup_allowed(self, lookup, value, request=None):
+        from django.contrib.admin.widgets import url_params_from_lookup_dict
+
+        # Pop-ups of a raw-id widget pass the foreign key's limit_choices_to; Django allows exactly those.
+        for fk_lookup in self.model._meta.related_fkey_lookups:
+            if callable(fk_lookup):
+                fk_lookup = fk_lookup()
+            if (lookup, value) in url_params_from_lookup_dict(fk_lookup).items():
+                return True
+        parameters, field_paths = self._offered_lookups(request)
+        if lookup in parameters:
+            return True
+        path, _sep, suffix = lookup.partition("__")
+        while suffix:
+            if path in field_paths and suffix in _FILTER_SUFFIXES:
+                return True
+            head, _sep, suffix = suffix.partition("__")
+            path = f"{path}__{head}"
+        return False
+
+    def _offered_lookups(self, request) -> tuple[set[str], set[str]]:
+        parameters: set[str] = set()
+        field_paths: set[str] = set()
+        list_filter = self.get_list_filter(request) if request is not None else self.list_filter
+        for item in list_filter:
+            if isinstance(item, type) and issubclass(item, admin.SimpleListFilter):
+                parameters.add(item.parameter_name)
+            elif isinstance(item, list | tuple):
+                field_paths.add(item[0])
+            elif isinstance(item, str):
+                field_paths.add(item)
+        if self.date_hierarchy:
+            field_paths.add(self.date_hierarchy)
+        return parameters, field_paths
+
+
+class RegionScopedAdminMixin(StrictLookupsMixin, NotFoundMixin, _ScopedForeignKeysMixin):
     """Put first in a ModelAdmin's bases (before SimpleHistoryAdmin / ExportMixin) for a region-scoped model."""
 
     def get_queryset(self, request):
@@ -430,9 +534,7 @@ class PersonRowAdminMixin:
     ID number (masked unless the user may see it in full) as columns, and exact-ID / name-prefix search."""
 
     def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(person_search_q(search_term, prefix="person__")), False
+        return person_search(request, queryset, search_term, prefix="person__"), False
 
     def get_list_display(self, request):
         return replace_id_column(super().get_list_display(request), id_number_column(request, "person__id_number"))

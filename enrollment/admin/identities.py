@@ -14,13 +14,14 @@ from .base import (
     ProvinceWritesMixin,
     RegionScopedAdminMixin,
     SafeExportMixin,
+    StrictLookupsMixin,
     ValidTodayFilter,
     region_list_filter,
 )
 
 
 @admin.register(IdentityCategory)
-class IdentityCategoryAdmin(ProvinceWritesMixin, SimpleHistoryAdmin):
+class IdentityCategoryAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "certified_by", "is_monitored", "sort_order")
     list_filter = ("certified_by", "is_monitored")
     search_fields = ("code", "name")

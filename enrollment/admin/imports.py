@@ -8,11 +8,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import ImportJob, RegionMembership
 from ..scoping import sees_everything, visible_regions
-from .base import NotFoundMixin
+from .base import NotFoundMixin, StrictLookupsMixin
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(NotFoundMixin, admin.ModelAdmin):
+class ImportJobAdmin(StrictLookupsMixin, NotFoundMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "original_name", "created_by", "status", "progress", "created_count",
                     "updated_count", "rejected_count", "result_link")
     list_select_related = ("created_by",)

@@ -11,9 +11,11 @@ from import_export.admin import ExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from ..access_log import record_full_id_access
 from ..exports import PersonExportResource
-from ..idnumbers import mask_id_number, parse_id_number
+from ..idnumbers import mask_bank_account, mask_id_number, parse_id_number, shown_birth_date
 from ..models import Enrollment, Household, Identity, IdentityCategory, Person
+from ..models.access import AccessKind
 from ..models.identities import valid_on
 from ..models.ledger import EnrollmentStatus
 from .base import (
@@ -25,6 +27,7 @@ from .base import (
     can_see_full_id,
     exists_for_person,
     id_number_column,
+    person_search,
     person_search_q,
     plan_year_choices,
     region_list_filter,
@@ -32,8 +35,12 @@ from .base import (
     today,
 )
 
-# Person fields that carry an ID number; shown masked (read-only) to users without the full-ID permission.
-SENSITIVE_ID_FIELDS = {"id_number": "masked_id_number_field", "id_converted_from": "masked_converted_from_field"}
+# Person fields that carry an ID number (or give it away: the birth date is eight of its digits) or a bank account;
+# shown masked (read-only) to users without the full-ID permission.
+SENSITIVE_ID_FIELDS = {"id_number": "masked_id_number_field", "id_converted_from": "masked_converted_from_field",
+                       "birth_date": "birth_year_field", "bank_account": "masked_bank_account_field"}
+# The masked bank account is shown, and a new one can still be typed in (blank keeps the one on file).
+WRITABLE_SENSITIVE_FIELDS = {"bank_account"}
 
 
 # --- Filters (Exists subqueries: a join over identities or the ledger would repeat a person per row) ------------
@@ -103,6 +110,17 @@ class LedgerStatusFilter(admin.SimpleListFilter):
         return queryset.filter(exists_for_person(Enrollment, **conditions))
 
 
+def birth_date_column(request):
+    """The birth date column, per request like the ID column: the year only for users who see IDs masked."""
+    full = can_see_full_id(request)
+
+    @admin.display(description=_("birth date"), ordering="birth_date")
+    def birth_date_display(person):
+        return shown_birth_date(person.birth_date, full=full)
+
+    return birth_date_display
+
+
 # --- Person ---------------------------------------------------------------------------------------------------
 
 class PersonForm(forms.ModelForm):
@@ -152,12 +170,39 @@ class EnrollmentInline(RegionScopedInlineMixin, admin.TabularInline):
         return enrollment.person_share
 
 
+def _masked_value(field: str, value):
+    if field == "birth_date":
+        return shown_birth_date(value, full=False)
+    if field == "bank_account":
+        return mask_bank_account(value or "")
+    return mask_id_number(value or "")
+
+
 class MaskedIdHistoryHelper(HistoricalRecordContextHelper):
     def format_delta_change(self, change):
         if change.field in SENSITIVE_ID_FIELDS:
             change = dataclasses.replace(
-                change, old=mask_id_number(change.old or ""), new=mask_id_number(change.new or ""))
+                change, old=_masked_value(change.field, change.old), new=_masked_value(change.field, change.new))
         return super().format_delta_change(change)
+
+
+def masked_person_form(form_class):
+    """The person form for a user who sees numbers masked: the bank account field starts empty (the masked one on
+    file is shown beside it) and an empty field keeps what is stored."""
+
+    class MaskedPersonForm(form_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if "bank_account" in self.fields:
+                self.initial["bank_account"] = ""
+                self.fields["bank_account"].label = _("new bank account")
+                self.fields["bank_account"].help_text = _("Leave empty to keep the account on file.")
+
+        def clean_bank_account(self):
+            return self.cleaned_data.get("bank_account") or self.instance.bank_account
+
+    MaskedPersonForm.__name__ = form_class.__name__
+    return MaskedPersonForm
 
 
 @admin.register(Person)
@@ -185,16 +230,47 @@ class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Expo
     )
 
     def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(person_search_q(search_term)), False
+        return person_search(request, queryset, search_term), False
 
     def get_fieldsets(self, request, obj=None):
         if obj is None or can_see_full_id(request):
             return self.fieldsets
+
+        def masked(field):
+            shown = SENSITIVE_ID_FIELDS.get(field)
+            if shown is None:
+                return (field,)
+            return (shown, field) if field in WRITABLE_SENSITIVE_FIELDS else (shown,)
+
         return tuple(
-            (title, {**options, "fields": tuple(SENSITIVE_ID_FIELDS.get(f, f) for f in options["fields"])})
+            (title, {**options, "fields": tuple(name for f in options["fields"] for name in masked(f))})
             for title, options in self.fieldsets)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and not can_see_full_id(request):
+            form = masked_person_form(form)
+        return form
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        self._record_full_view(request, AccessKind.DETAIL, object_id, response)
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        self._record_full_view(request, AccessKind.HISTORY, object_id, response)
+        return response
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        self._record_full_view(request, AccessKind.HISTORY, object_id, response)
+        return response
+
+    def _record_full_view(self, request, kind, object_id, response) -> None:
+        # Only a page that was shown (200) and only to a user who sees numbers whole.
+        if response.status_code == 200 and can_see_full_id(request):
+            record_full_id_access(request, kind, model="enrollment.person", object_id=object_id)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ["id_converted_from", "sex", "birth_date", "household_link"]
@@ -203,7 +279,7 @@ class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Expo
                 if not request.user.is_superuser:
                     readonly.append("id_number")  # changing who a person is takes a superuser
             else:
-                readonly += SENSITIVE_ID_FIELDS.values()
+                readonly += [f for f in SENSITIVE_ID_FIELDS.values() if f not in readonly]
         return readonly
 
     def get_historical_record_context_helper(self, request, historical_record):
@@ -212,7 +288,8 @@ class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Expo
         return MaskedIdHistoryHelper(self.model, historical_record)
 
     def get_list_display(self, request):
-        return replace_id_column(super().get_list_display(request), id_number_column(request))
+        columns = replace_id_column(super().get_list_display(request), id_number_column(request))
+        return [birth_date_column(request) if c == "birth_date" else c for c in columns]
 
     @admin.display(description=_("ID number"), ordering="id_number")
     def id_number_display(self, person):
@@ -225,6 +302,14 @@ class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Expo
     @admin.display(description=_("original 15-digit ID"))
     def masked_converted_from_field(self, person):
         return mask_id_number(person.id_converted_from)
+
+    @admin.display(description=_("year of birth"))
+    def birth_year_field(self, person):
+        return shown_birth_date(person.birth_date, full=False)
+
+    @admin.display(description=_("bank account"))
+    def masked_bank_account_field(self, person):
+        return mask_bank_account(person.bank_account) or "-"
 
     @admin.display(description=_("household"), ordering="household__number")
     def household_display(self, person):
@@ -242,8 +327,8 @@ class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, Expo
 
 class MemberInline(RegionScopedInlineMixin, admin.TabularInline):
     model = Person
-    fields = ("name", "masked_id_number", "sex", "birth_date", "relation_to_head")
-    readonly_fields = ("name", "masked_id_number", "sex", "birth_date")
+    fields = ("name", "masked_id_number", "sex", "birth_shown", "relation_to_head")
+    readonly_fields = ("name", "masked_id_number", "sex", "birth_shown")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -255,6 +340,11 @@ class MemberInline(RegionScopedInlineMixin, admin.TabularInline):
     @admin.display(description=_("ID number"))
     def masked_id_number(self, person):
         return person.masked_id_number
+
+    @admin.display(description=_("year of birth"))
+    def birth_shown(self, person):
+        # Next to the masked number, the year only (see shown_birth_date).
+        return shown_birth_date(person.birth_date, full=False)
 
 
 @admin.register(Household)

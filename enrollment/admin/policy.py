@@ -4,11 +4,14 @@ Policy data is read from above (a county reads the province's version) and chang
 version's own region; a version the edit guards refuse (e.g. claims were settled under it) is read-only.
 """
 
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..models import CostShareRule, PolicyVersion, SubsidyRule
+from ..models.policy import SubsidyKind
+from ..percent import PercentField, percent_problem
 from ..services.policy import PolicyNotEditable, ensure_policy_editable
 from .base import RegionScopedAdminMixin, RegionScopedInlineMixin, region_list_filter
 
@@ -34,6 +37,14 @@ class PolicyRuleInline(RegionScopedInlineMixin, admin.TabularInline):
     """Base of every inline of rules that belong to a policy version (the claims app's benefit rules too)."""
 
     extra = 0
+    # Ratio fields stored as fractions but typed in percent, like the policy files (enrollment.percent).
+    percent_fields: tuple[str, ...] = ()
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in self.percent_fields:
+            return PercentField(label=db_field.verbose_name, required=not db_field.blank,
+                                help_text=_("In percent: 75 means 75 %."))
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request, obj=None):
         return super().has_add_permission(request, obj) and policy_is_editable(obj)
@@ -45,8 +56,20 @@ class PolicyRuleInline(RegionScopedInlineMixin, admin.TabularInline):
         return super().has_delete_permission(request, obj) and policy_is_editable(obj)
 
 
+class SubsidyRuleForm(forms.ModelForm):
+    """A percent subsidy is already in percent; a value below 1 was almost certainly meant as a fraction."""
+
+    def clean(self):
+        cleaned = super().clean()
+        value = cleaned.get("value")
+        if cleaned.get("kind") == SubsidyKind.PERCENT and value is not None and (problem := percent_problem(value)):
+            self.add_error("value", problem)
+        return cleaned
+
+
 class SubsidyRuleInline(PolicyRuleInline):
     model = SubsidyRule
+    form = SubsidyRuleForm
     fields = ("category", "plan_year", "kind", "value", "funding_source", "cost_shared", "note")
     ordering = ("category__sort_order", "plan_year")
 

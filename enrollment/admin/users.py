@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import RegionMembership
 from ..roles import ROLE_PERMISSIONS
 from ..scoping import reachable_users, sees_everything, visible_regions
-from .base import NotFoundMixin
+from .base import NotFoundMixin, StrictLookupsMixin
 
 
 def user_is_within_reach(manager, account) -> bool:
@@ -90,7 +90,7 @@ if admin.site.is_registered(Group):
 
 
 @admin.register(User)
-class StaffUserAdmin(NotFoundMixin, DjangoUserAdmin):
+class StaffUserAdmin(StrictLookupsMixin, NotFoundMixin, DjangoUserAdmin):
     """Roles are groups kept in step with `enrollment.roles`; per-user permissions are not offered, so the role
     table stays the single statement of who may do what."""
 

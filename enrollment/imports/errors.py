@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from ..idnumbers import mask_numbers_in_text
+
 # The clerk fixes a file from the first errors; thousands of copies of the same mistake help nobody, and the
 # job stores its errors as JSON. The count of rejected rows stays exact.
 MAX_REPORTED_ERRORS = 1000
@@ -39,6 +41,9 @@ class ErrorLog:
         self.rejected_rows: set[int] = set()
 
     def add(self, row: int | None, column: str, message: str) -> None:
+        # Messages may quote a cell, and the result page is also read by colleagues who see numbers masked; the
+        # row and column already say where the cell is.
+        message = mask_numbers_in_text(message)
         self.count += 1
         if row is not None:
             self.rejected_rows.add(row)

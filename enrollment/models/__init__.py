@@ -1,3 +1,4 @@
+from .access import IdNumberAccess
 from .identities import Identity, IdentityCategory
 from .imports import ImportJob
 from .ledger import Enrollment, LedgerProblem
@@ -9,6 +10,7 @@ __all__ = [
     "CostShareRule",
     "Enrollment",
     "Household",
+    "IdNumberAccess",
     "Identity",
     "IdentityCategory",
     "ImportJob",
