@@ -45,15 +45,14 @@ def bounded_count(queryset: QuerySet, cap: int = COUNT_CAP) -> BoundedCount:
     return BoundedCount(queryset.order_by()[: cap + 1].count(), cap)
 
 
-def budgeted_counts(queryset: QuerySet, conditions: dict[str, Q] | None, *, budget_ms: int | None = None,
-                    cap: int | None = None) -> dict[str, BoundedCount]:
-    """``{"all": …, status: …}`` for a queue's tabs: exact from one aggregate if it finishes within ``budget_ms``
-    (PostgreSQL; elsewhere always exact), else a bounded count per tab."""
-    budget_ms = settings.QUEUE_COUNT_BUDGET_MS if budget_ms is None else budget_ms
-    cap = COUNT_CAP if cap is None else cap
+class CountBudgetExceeded(Exception):
+    """The exact count did not finish within its time budget."""
+
+
+def _exact_within_budget(queryset: QuerySet, conditions: dict[str, Q] | None, budget_ms: int) -> dict[str, int]:
     alias = router.db_for_read(queryset.model)
     if connections[alias].vendor != "postgresql":  # no statement timeout to set: the count is exact
-        return {key: BoundedCount(value, max(cap, value)) for key, value in queue_counts(queryset, conditions).items()}
+        return queue_counts(queryset, conditions)
     try:
         # The savepoint's rollback also ends SET LOCAL: no statement is needed to restore the timeout.
         with transaction.atomic(using=alias):
@@ -61,10 +60,25 @@ def budgeted_counts(queryset: QuerySet, conditions: dict[str, Q] | None, *, budg
                 cursor.execute("SET LOCAL statement_timeout = %s", [int(budget_ms)])
             exact = queue_counts(queryset, conditions)
             transaction.set_rollback(True, using=alias)
-        return {key: BoundedCount(value, max(cap, value)) for key, value in exact.items()}
-    except OperationalError:  # canceled by the statement timeout; the savepoint was rolled back
+        return exact
+    except OperationalError as error:  # canceled by the statement timeout; the savepoint was rolled back
+        if getattr(error.__cause__, "sqlstate", None) not in (None, "57014"):  # 57014: query_canceled
+            raise
+        raise CountBudgetExceeded from error
+
+
+def budgeted_counts(queryset: QuerySet, conditions: dict[str, Q] | None, *, budget_ms: int | None = None,
+                    cap: int | None = None) -> dict[str, BoundedCount]:
+    """``{"all": …, status: …}`` for a queue's tabs: exact from one aggregate if it finishes within ``budget_ms``
+    (PostgreSQL; elsewhere always exact), else a bounded count per tab."""
+    budget_ms = settings.QUEUE_COUNT_BUDGET_MS if budget_ms is None else budget_ms
+    cap = COUNT_CAP if cap is None else cap
+    try:
+        exact = _exact_within_budget(queryset, conditions, budget_ms)
+    except CountBudgetExceeded:
         out = {"all": bounded_count(queryset, cap)}
         for status, _label in DueStatus.CHOICES:
             condition = (conditions or {}).get(status, Q(due_status=status))
             out[status] = bounded_count(queryset.filter(condition), cap)
         return out
+    return {key: BoundedCount(value, max(cap, value)) for key, value in exact.items()}
