@@ -1,6 +1,7 @@
 from .identities import Identity, IdentityCategory
 from .imports import ImportJob
 from .ledger import Enrollment, LedgerProblem
+from .ledger_runs import LedgerRun
 from .people import Household, Person
 from .policy import CostShareRule, PolicyVersion, SubsidyRule
 from .regions import Region, RegionMembership, RegionYear
@@ -13,6 +14,7 @@ __all__ = [
     "IdentityCategory",
     "ImportJob",
     "LedgerProblem",
+    "LedgerRun",
     "Person",
     "PolicyVersion",
     "Region",
