@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
 from claims.calendar import work_calendar
+from claims.counting import budgeted_counts
 from claims.filters import BatchQueueFilter, CaseQueueFilter, IsoDateInput
 from claims.models import HospitalBatch, ReimbursementCase, Settlement
 from claims.models.batches import BatchState
@@ -37,7 +38,6 @@ from claims.queues import (
     case_due_conditions,
     case_queue,
     due_soon_until,
-    queue_counts,
     with_remaining_working_days,
 )
 from claims.rules.workdays import status_for, working_days_between
@@ -107,9 +107,9 @@ def _require_view(request, perm: str) -> None:
 def _queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope,
                 due_conditions=None, statuses=None):
     filterset = filterset_class(request.GET, queryset=queryset, request=request, due_conditions=due_conditions)
-    counts = queue_counts(filterset.queryset_without("due"), due_conditions)
+    counts = budgeted_counts(filterset.queryset_without("due"), due_conditions)
     tab = filterset.form.cleaned_data.get("due") if filterset.is_valid() else None
-    paginator = KnownCountPaginator(filterset.qs, PAGE_SIZE, count=counts.get(tab) if tab else counts["all"])
+    paginator = KnownCountPaginator(filterset.qs, PAGE_SIZE, count=int(counts.get(tab) if tab else counts["all"]))
     page = paginator.get_page(request.GET.get("p"))
     rows = with_remaining_working_days(page.object_list, today=today, calendar=calendar, due_attr=due_attr)
     tabs = [{"value": "", "label": _("All waiting") if scope == "mine" else _("All open"), "count": counts["all"],

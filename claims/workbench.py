@@ -16,36 +16,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from claims.calendar import work_calendar
+from claims.counting import BoundedCount, bounded_count
 from claims.models import Claim
 from claims.models.claims import ClaimStatus
 from claims.queues import DueStatus, batch_queue, case_queue
 from enrollment.models import LedgerProblem
 from enrollment.models.ledger import ProblemStatus
 from enrollment.scoping import scope_queryset
-
-COUNT_CAP = 999
-
-
-@dataclass(frozen=True)
-class BoundedCount:
-    """A count that is exact up to ``cap``; above it only "more than cap" is known."""
-
-    value: int
-    cap: int = COUNT_CAP
-
-    @property
-    def exceeded(self) -> bool:
-        return self.value > self.cap
-
-    def __str__(self) -> str:
-        if self.exceeded:
-            return _("over %(cap)d") % {"cap": self.cap}
-        return str(self.value)
-
-
-def bounded_count(queryset: QuerySet, cap: int = COUNT_CAP) -> BoundedCount:
-    """``COUNT`` over at most ``cap + 1`` rows (a subquery with LIMIT): exact when small, bounded when not."""
-    return BoundedCount(queryset.order_by()[: cap + 1].count(), cap)
 
 
 @dataclass

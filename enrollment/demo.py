@@ -874,9 +874,22 @@ def _problems_through_services(rng, region, contexts, years, today) -> int:
         found += result.total_created
         if current:
             continue
-        for problem in LedgerProblem.objects.filter(region__path__startswith=region.path, plan_year=year,
-                                                    status=ProblemStatus.OPEN).order_by("pk"):
-            ledger.close_problem(problem=problem, by=clerks.get(problem.region_id), note=rng.choice(CLOSING_NOTES),
+        rows = {e.person_id: e for e in Enrollment.objects.filter(region__path__startswith=region.path,
+                                                                   plan_year=year)}
+        for problem in (LedgerProblem.objects.filter(region__path__startswith=region.path, plan_year=year,
+                                                     status=ProblemStatus.OPEN)
+                        .select_related("person").order_by("pk")):
+            # Resolved in the ledger first (对账销号 needs it): found insured elsewhere or in the employees' scheme.
+            # Problems the demo cannot resolve this way stay open, as last year's leftovers do.
+            row = rows.get(problem.person_id)
+            if problem.kind != ProblemKind.NOT_INSURED or row is None or row.status == EnrollmentStatus.INSURED:
+                continue
+            note = rng.choice(CLOSING_NOTES[1:])
+            reason = (CannotEnrolReason.INSURED_ELSEWHERE if "外地" in note else CannotEnrolReason.EMPLOYEE_SCHEME)
+            clerk = clerks.get(problem.region_id)
+            if row.status != EnrollmentStatus.CANNOT_ENROL:
+                ledger.mark_cannot_enrol(enrollment=row, reason=reason, evidence=note, by=clerk)
+            ledger.close_problem(problem=problem, by=clerk, note=note,
                                  on_date=found_on + timedelta(days=rng.randint(5, 50)))
     return found
 

@@ -8,6 +8,7 @@ together with the job's outcome, so a crash leaves either everything or nothing.
 from celery import shared_task
 
 from .imports import execute_check_job, execute_import_job
+from .services.ledger_runs import execute_ledger_run
 
 
 def _redelivered(task) -> bool:
@@ -25,3 +26,9 @@ def check_import_job(self, job_id: int) -> None:
 def import_job(self, job_id: int) -> None:
     """Import a confirmed ImportJob."""
     execute_import_job(job_id=job_id, redelivered=_redelivered(self))
+
+
+@shared_task(name="enrollment.build_ledger_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def build_ledger_run(run_id: int) -> None:
+    """Build a plan year's ledger for a region, county by county (a LedgerRun; idempotent per county)."""
+    execute_ledger_run(run_id)

@@ -1,4 +1,16 @@
 """The enrolment admin: every module registers its models on the default admin site when imported."""
 
-from . import access, identities, imports, ledger, logins, people, policy, regions, site, users  # noqa: F401
+from . import (  # noqa: F401
+    access,
+    identities,
+    imports,
+    ledger,
+    ledger_runs,
+    logins,
+    people,
+    policy,
+    regions,
+    site,
+    users,
+)
 from .base import RegionScopedAdminMixin, RegionScopedInlineMixin  # noqa: F401

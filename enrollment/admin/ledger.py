@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -22,7 +23,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from .. import selectors
 from ..exports import EnrollmentExportResource
 from ..models import Enrollment, LedgerProblem
-from ..models.ledger import CannotEnrolReason, ProblemStatus
+from ..models.ledger import CannotEnrolReason, ProblemKind, ProblemStatus
 from ..services import ledger as ledger_services
 from .base import (
     EstimatedCountPaginator,
@@ -285,9 +286,26 @@ class LedgerProblemAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, SimpleHist
             return closing
         return ("person", "plan_year", "kind", *closing)
 
+    change_list_template = "admin/enrollment/ledgerproblem/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """Above the list: open problems per kind (one grouped query), each a link to its filtered list."""
+        open_problems = self.get_queryset(request).filter(status=ProblemStatus.OPEN)
+        year = request.GET.get("plan_year", "")
+        base = "?status__exact=open"
+        if year.isdigit():
+            open_problems = open_problems.filter(plan_year=int(year))
+            base += f"&plan_year={year}"
+        counts = dict(open_problems.order_by().values_list("kind").annotate(n=Count("pk")))
+        summary = [{"kind": kind, "label": label, "count": counts.get(kind, 0),
+                    "url": f"{base}&kind__exact={kind}"} for kind, label in ProblemKind.choices]
+        extra_context = {**(extra_context or {}), "problem_counts": summary,
+                         "problems_total": sum(counts.values()), "problems_all_url": base}
+        return super().changelist_view(request, extra_context)
+
     @admin.action(description=_("Close off (对账销号)…"), permissions=["change"])
     def close_off(self, request, queryset):
-        queryset = queryset.filter(status=ProblemStatus.OPEN)
+        queryset = queryset.filter(status=ProblemStatus.OPEN).select_related("person")
         form = CloseProblemForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             def close(problem, *, by):

@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from ..controlchars import CONTROL_CHARACTERS, describe, find_control_character
 from ..models import ImportJob
 from ..models.imports import ImportKind, ImportStatus
+from ..services.ledger_runs import follow_up_import
 from .base import Context, Counts, Importer, JobProgress, Progress, Row
 from .columns import PERMISSIONS, bind_headers, looks_like_header
 from .enrollments import EnrollmentsImporter
@@ -139,6 +140,8 @@ def _run(job, kind, user, source, file_name, dry_run, progress) -> ImportResult:
             result.written = True
             if job is not None:
                 _record_outcome(job, result)
+            # The ledger follows the people and identities: its open plan years are rebuilt after the commit.
+            follow_up_import(kind=kind, user=user)
     except IntegrityError:
         # Someone added or changed the same records between the check and the write.
         errors.add(None, "", _("Records in this file were changed by someone else during the import; nothing was "

@@ -2,6 +2,7 @@ from .access import IdNumberAccess
 from .identities import Identity, IdentityCategory
 from .imports import ImportJob
 from .ledger import Enrollment, LedgerProblem
+from .ledger_runs import LedgerRun
 from .people import Household, Person
 from .policy import CostShareRule, PolicyVersion, SubsidyRule
 from .regions import Region, RegionMembership, RegionYear
@@ -15,6 +16,7 @@ __all__ = [
     "IdentityCategory",
     "ImportJob",
     "LedgerProblem",
+    "LedgerRun",
     "Person",
     "PolicyVersion",
     "Region",

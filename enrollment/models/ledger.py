@@ -111,6 +111,9 @@ class ProblemKind(models.TextChoices):
     NOT_INSURED = "not_insured", _("Identity holder not insured")
     SUBSIDY_MISSING = "subsidy_missing", _("Subsidy missing")
     SUBSIDY_EXCEEDS_DUE = "subsidy_exceeds", _("Subsidy above the contribution")
+    PAID_ABOVE_DUE = "paid_above", _("Paid above the contribution")
+    DUPLICATE_REGIONS = "duplicate", _("In the ledger of two regions")
+    IDENTITY_ENDED = "identity_ended", _("Identity ended: subsidy to review")
     OTHER = "other", _("Other")
 
 
@@ -150,4 +153,5 @@ class LedgerProblem(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.person_id} {self.plan_year}"
+        # Messages name the person, not an internal id; callers listing many problems select_related("person").
+        return f"{self.person.name} {self.plan_year} {self.get_kind_display()}"

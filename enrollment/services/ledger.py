@@ -31,7 +31,7 @@ from itertools import groupby
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
@@ -524,6 +524,20 @@ def detect_ledger_problems(
                       _("The subsidy of %(subsidy)s yuan is above the contribution due of %(due)s yuan.")
                       % {"subsidy": row["subsidy_amount"], "due": row["contribution_due"]}))
 
+    for row in Enrollment.objects.filter(
+            in_subtree, plan_year=plan_year, status=EnrollmentStatus.INSURED,
+            contribution_due__lt=F("person_paid") + F("subsidy_amount")).values(
+            "person_id", "region_id", "person_paid", "subsidy_amount", "contribution_due"):
+        found.append((row["person_id"], row["region_id"], ProblemKind.PAID_ABOVE_DUE,
+                      _("Paid %(paid)s yuan with a subsidy of %(subsidy)s yuan, above the contribution due of "
+                        "%(due)s yuan: refund the difference.")
+                      % {"paid": row["person_paid"], "subsidy": row["subsidy_amount"], "due": row["contribution_due"]}))
+    for person_id, region_id, others in _duplicates_across_regions(region, plan_year):
+        found.append((person_id, region_id, ProblemKind.DUPLICATE_REGIONS,
+                      _("Someone with the same name, sex and birth date is also in the %(year)s ledger of "
+                        "%(regions)s: check whether it is the same person enrolled twice.")
+                      % {"year": plan_year, "regions": "、".join(others)}))
+
     open_already = set(
         LedgerProblem.objects.filter(in_subtree, plan_year=plan_year, status=ProblemStatus.OPEN)
         .values_list("person_id", "kind"))
@@ -548,6 +562,84 @@ def detect_ledger_problems(
     return ProblemDetectionResult(created=created, already_open=len(seen_open))
 
 
+def _duplicate_keys(plan_year: int):
+    """(name, sex, birth date) of people in the plan year's ledger of more than one region — one grouped query."""
+    return (Enrollment.objects.filter(plan_year=plan_year).exclude(status=EnrollmentStatus.CANNOT_ENROL)
+            .values("person__name", "person__sex", "person__birth_date")
+            .annotate(regions=Count("region_id", distinct=True)).filter(regions__gt=1)
+            .values_list("person__name", "person__sex", "person__birth_date"))
+
+
+def _duplicates_across_regions(region: Region, plan_year: int):
+    """(person id, region id, [names of the other regions]) of ledger rows in the subtree that share name, sex and
+    birth date with a row of another region in the same plan year (重复参保 across regions: the same person may
+    have been registered twice under different ID numbers)."""
+    keys = set(_duplicate_keys(plan_year))
+    if not keys:
+        return []
+    names = {key[0] for key in keys}
+    rows = list(Enrollment.objects.filter(plan_year=plan_year, person__name__in=names)
+                .exclude(status=EnrollmentStatus.CANNOT_ENROL)
+                .values_list("person_id", "region_id", "region__name", "region__path", "person__name",
+                             "person__sex", "person__birth_date"))
+    by_key: dict[tuple, list] = {}
+    for row in rows:
+        key = row[4:]
+        if key in keys:
+            by_key.setdefault(key, []).append(row)
+    out = []
+    for group in by_key.values():
+        for person_id, region_id, _name, path, *_key in group:
+            if not path.startswith(region.path):
+                continue
+            others = sorted({other[2] for other in group if other[1] != region_id})
+            if others:
+                out.append((person_id, region_id, others))
+    return out
+
+
+def problem_unresolved_reason(problem: LedgerProblem) -> str | None:
+    """Why ``problem`` cannot be closed off yet (对账销号 only for problems resolved in the ledger), or None.
+
+    The ledger decides: a person not insured must now be insured or recorded as not insurable (不能参保, with its
+    reason and evidence); a missing subsidy must be granted; an overpayment must be refunded; a duplicate must be
+    gone from one of the regions' ledgers. Other problems are closed on the clerk's note alone.
+    """
+    row = (Enrollment.objects.filter(person_id=problem.person_id, plan_year=problem.plan_year)
+           .values("status", "subsidy_amount", "contribution_due", "person_paid").first())
+    kind = problem.kind
+    if kind == ProblemKind.NOT_INSURED:
+        if row is None or row["status"] not in (EnrollmentStatus.INSURED, EnrollmentStatus.CANNOT_ENROL):
+            return _("%(person)s is still not insured for %(year)s: record the payment, or mark the ledger row "
+                     "not insurable with its reason, first.") % {"person": problem.person.name,
+                                                                 "year": problem.plan_year}
+    elif kind == ProblemKind.SUBSIDY_MISSING:
+        if row is not None and row["status"] != EnrollmentStatus.CANNOT_ENROL and row["subsidy_amount"] <= 0:
+            return _("%(person)s's %(year)s ledger row still has no subsidy: grant it first.") % {
+                "person": problem.person.name, "year": problem.plan_year}
+    elif kind in (ProblemKind.SUBSIDY_EXCEEDS_DUE, ProblemKind.PAID_ABOVE_DUE):
+        if row is not None and row["person_paid"] + row["subsidy_amount"] > row["contribution_due"]:
+            return _("%(person)s's %(year)s ledger row still shows more paid than due: record the refund first.") % {
+                "person": problem.person.name, "year": problem.plan_year}
+    elif kind == ProblemKind.IDENTITY_ENDED:
+        if row is not None and row["status"] == EnrollmentStatus.SHOULD_ENROL and row["subsidy_amount"] > 0:
+            person = problem.person
+            terms = enrolment_terms([person.region], problem.plan_year)[person.region_id]
+            on_date = timezone.localdate()
+            expected = None if terms.policy is None else assess_enrolment(
+                terms, scheme=Scheme.RESIDENT_TIER1, birth_date=person.birth_date, on_date=on_date,
+                identities=_person_identities(person.pk, problem.plan_year, on_date)).subsidy
+            if expected is None or expected.amount < row["subsidy_amount"]:
+                return _("%(person)s's unpaid %(year)s ledger row still carries a subsidy no identity gives: "
+                         "correct the subsidy first.") % {"person": person.name, "year": problem.plan_year}
+    elif kind == ProblemKind.DUPLICATE_REGIONS:
+        person = problem.person
+        if (person.name, person.sex, person.birth_date) in set(_duplicate_keys(problem.plan_year)):
+            return _("%(person)s is still in the %(year)s ledger of two regions: remove or mark one of the rows "
+                     "first.") % {"person": person.name, "year": problem.plan_year}
+    return None
+
+
 @transaction.atomic
 def close_problem(*, problem: LedgerProblem, by, note: str, on_date: date | None = None) -> LedgerProblem:
     """Close a problem off (对账销号) with a note on how it was resolved."""
@@ -557,6 +649,9 @@ def close_problem(*, problem: LedgerProblem, by, note: str, on_date: date | None
     note = (note or "").strip()
     if not note:
         raise ValidationError(_("Say how the problem was resolved."))
+    unresolved = problem_unresolved_reason(locked)
+    if unresolved:
+        raise ValidationError(unresolved, code="unresolved")
     locked.status = ProblemStatus.CLOSED
     locked.closed_on = _today(on_date)
     locked.closed_by = by

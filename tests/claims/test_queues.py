@@ -257,6 +257,17 @@ def test_queue_page_tabs_filters_and_pagination(client, world, staff):
     assert len(page_numbers(second)) == 8
 
 
+def _count_budget_queries() -> int:
+    """On PostgreSQL the tab counts run under a time budget (claims.counting): savepoint, SET LOCAL
+    statement_timeout, rollback to and release of the savepoint around the one aggregate."""
+    from django.db import connection
+
+    return 4 if connection.vendor == "postgresql" else 0
+
+
+COUNT_BUDGET_QUERIES = _count_budget_queries()
+
+
 @pytest.mark.django_db
 def test_queue_page_query_count_does_not_grow_with_rows(client, world, staff, django_assert_max_num_queries):
     today = timezone.localdate()
@@ -267,11 +278,11 @@ def test_queue_page_query_count_does_not_grow_with_rows(client, world, staff, dj
     client.get(url)  # warm the calendar cache as any running process has it
     # session, user, permissions (2), region paths and ids (up to 3), tab counts, page rows, the admin's group
     # check, filter choices (hospitals, regions): a fixed number, whatever the number of rows.
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(12 + COUNT_BUDGET_QUERIES):
         assert client.get(url, {"due": "on_track"}).status_code == 200
     for day in range(60):
         world.case(today + dt.timedelta(days=day % 20))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(12 + COUNT_BUDGET_QUERIES):
         response = client.get(url)
     assert len(page_numbers(response)) == 50
 
@@ -284,7 +295,7 @@ def test_batch_queue_page(client, world, staff, regions, django_assert_max_num_q
         advance_working_days=10, advance_due_on=D("2026-09-24"), final_working_days=15)
     client.force_login(staff["approver"])
     client.get(reverse("claims:batch_queue"))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(12 + COUNT_BUDGET_QUERIES):
         response = client.get(reverse("claims:batch_queue"))
     assert page_numbers(response) == {"B-PAGE"}
     client.force_login(staff["reviewer_b"])

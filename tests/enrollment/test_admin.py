@@ -264,6 +264,13 @@ def test_close_off_action_calls_the_service(client, clerk_a, world):
     problem.refresh_from_db()
     assert problem.status == ProblemStatus.OPEN
 
+    # 对账销号 only once the ledger shows it resolved; the refusal names the person.
+    response = client.post(f"{ADMIN}/ledgerproblem/", {**selected, "apply": "1", "note": "已补录参保"}, follow=True)
+    problem.refresh_from_db()
+    assert problem.status == ProblemStatus.OPEN
+    assert f"{problem.person.name} is still not insured" in response.content.decode()
+    Enrollment.objects.filter(person=problem.person, plan_year=problem.plan_year).update(
+        status=EnrollmentStatus.INSURED)
     response = client.post(f"{ADMIN}/ledgerproblem/", {**selected, "apply": "1", "note": "已补录参保"})
     assert response.status_code == 302
     problem.refresh_from_db()

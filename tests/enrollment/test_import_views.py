@@ -11,12 +11,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from enrollment import roles
 from enrollment.imports import COLUMNS
 from enrollment.models import Identity, ImportJob, Person
 from enrollment.models.imports import ImportStatus
+from enrollment.services.ledger_runs import open_plan_years
 
 from ..conftest import require
 from ..factories import make_user
@@ -171,7 +172,10 @@ def test_big_file_is_checked_and_imported_in_the_background(client_a, settings,
     assert 'id="import-plan"' in page.content.decode()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client_a.post(reverse("enrollment:import-confirm"), {"token": confirm_token(page)})
-    assert len(callbacks) == 1, "the import was handed to Celery, not run in the request"
+    # The import, handed to Celery; after its commit, the ledger's follow-up build of each open plan year.
+    follow_ups = [c for c in callbacks if c.__qualname__.startswith("start_ledger_build")]
+    assert len(follow_ups) == len(open_plan_years(timezone.localdate()))
+    assert len(callbacks) - len(follow_ups) == 1, "the import was handed to Celery, not run in the request"
 
     job.refresh_from_db()
     assert (job.status, job.progress_percent, job.processed_rows, job.total_rows) == (ImportStatus.DONE, 100, 4, 4)

@@ -692,17 +692,55 @@ class TestLedgerProblems:
         problem = LedgerProblem.objects.get(person=situation["missing"])
         with pytest.raises(ValidationError):
             close_problem(problem=problem, by=clerk, note=" ")
-        closed = close_problem(problem=problem, by=clerk, note="已补录参保", on_date=date(2021, 11, 20))
+        # 对账销号 only once the ledger shows the problem resolved
+        with pytest.raises(ValidationError, match="still not insured"):
+            close_problem(problem=problem, by=clerk, note="已补录参保", on_date=date(2021, 11, 20))
+        row = enrol_person(person=situation["missing"], plan_year=2022, by=clerk, on_date=date(2021, 11, 1))
+        with pytest.raises(ValidationError, match="still not insured"):
+            close_problem(problem=problem, by=clerk, note="已补录参保", on_date=date(2021, 11, 20))
+        mark_cannot_enrol(enrollment=row, reason=CannotEnrolReason.EMPLOYEE_SCHEME, evidence="职工医保参保证明",
+                          by=clerk)
+        closed = close_problem(problem=problem, by=clerk, note="已参加职工医保", on_date=date(2021, 11, 20))
         closed.refresh_from_db()
         assert (closed.status, closed.closed_on, closed.closed_by, closed.closing_note) == (
-            ProblemStatus.CLOSED, date(2021, 11, 20), clerk, "已补录参保")
+            ProblemStatus.CLOSED, date(2021, 11, 20), clerk, "已参加职工医保")
         with pytest.raises(ValidationError, match="already closed"):
             close_problem(problem=problem, by=clerk, note="again")
-        # closed off without fixing the cause: the next run lists it again, as a new open problem
+        # resolved: the next run does not list it again
         result = detect_ledger_problems(region=regions["a"], plan_year=2022, by=clerk, on_date=date(2021, 11, 21),
                                         collection_closed_on=date(2021, 12, 31))
-        assert result.created[ProblemKind.NOT_INSURED] == 1
-        assert LedgerProblem.objects.filter(person=situation["missing"]).count() == 2
+        assert result.created[ProblemKind.NOT_INSURED] == 0
+        assert LedgerProblem.objects.filter(person=situation["missing"]).count() == 1
+
+    def test_overpayment_and_duplicates_across_regions_are_found_and_closed_only_when_resolved(
+            self, regions, situation, clerk):
+        a, b = regions["a"], regions["b"]
+        over = make_person(a, name="多缴费")
+        over_row = enrol_person(person=over, plan_year=2022, by=clerk, on_date=date(2021, 10, 1))
+        Enrollment.objects.filter(pk=over_row.pk).update(
+            status=EnrollmentStatus.INSURED, person_paid=over_row.contribution_due + 50, paid_on=date(2021, 10, 2))
+        twin_a = make_person(a, name="重复人", sex="F", birth=date(1980, 5, 6))
+        twin_b = make_person(b, name="重复人", sex="F", birth=date(1980, 5, 6))
+        for twin in (twin_a, twin_b):
+            enrol_person(person=twin, plan_year=2022, by=clerk, on_date=date(2021, 10, 1))
+        detect_ledger_problems(region=regions["a"], plan_year=2022, by=clerk, on_date=date(2021, 11, 1),
+                               collection_closed_on=date(2021, 12, 31))
+        problems = self.problems()
+        assert ("多缴费", ProblemKind.PAID_ABOVE_DUE) in problems
+        assert ("重复人", ProblemKind.DUPLICATE_REGIONS) in problems
+        duplicate = LedgerProblem.objects.get(kind=ProblemKind.DUPLICATE_REGIONS)
+        assert duplicate.person == twin_a and b.name in duplicate.description  # only county A's row: its subtree
+        overpaid = LedgerProblem.objects.get(kind=ProblemKind.PAID_ABOVE_DUE)
+        with pytest.raises(ValidationError, match="more paid than due"):
+            close_problem(problem=overpaid, by=clerk, note="已退费")
+        Enrollment.objects.filter(pk=over_row.pk).update(person_paid=over_row.contribution_due)
+        close_problem(problem=overpaid, by=clerk, note="已退费")
+        with pytest.raises(ValidationError, match="ledger of two regions"):
+            close_problem(problem=duplicate, by=clerk, note="核实为同一人")
+        mark_cannot_enrol(enrollment=Enrollment.objects.get(person=twin_b), by=clerk,
+                          reason=CannotEnrolReason.INSURED_ELSEWHERE, evidence="已在甲县参保")
+        closed = close_problem(problem=duplicate, by=clerk, note="核实为同一人，乙县已标记")
+        assert closed.status == ProblemStatus.CLOSED
 
     def test_fixed_causes_are_not_listed(self, regions, situation, clerk):
         enrol_person(person=situation["missing"], plan_year=2022, by=clerk, on_date=date(2021, 11, 1))

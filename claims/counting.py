@@ -1,0 +1,84 @@
+"""Counts people read as figures: exact when cheap, otherwise clearly bounded ("超过 N"), never a guess.
+
+``bounded_count`` is a ``COUNT`` over at most ``cap + 1`` rows (a subquery with LIMIT), so it costs the same
+whatever the table's size. ``budgeted_counts`` runs the queue's one aggregate (every tab's count in one scan) under
+a time budget on PostgreSQL (``SET LOCAL statement_timeout``); when the budget runs out — a province user's view of
+a very large queue — each tab falls back to a bounded count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import OperationalError, connections, router, transaction
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from claims.queues import DueStatus, queue_counts
+
+COUNT_CAP = 999
+
+
+@dataclass(frozen=True)
+class BoundedCount:
+    """A count that is exact up to ``cap``; above it only "more than cap" is known."""
+
+    value: int
+    cap: int = COUNT_CAP
+
+    @property
+    def exceeded(self) -> bool:
+        return self.value > self.cap
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __str__(self) -> str:
+        if self.exceeded:
+            return _("over %(cap)d") % {"cap": self.cap}
+        return str(self.value)
+
+
+def bounded_count(queryset: QuerySet, cap: int = COUNT_CAP) -> BoundedCount:
+    """``COUNT`` over at most ``cap + 1`` rows: exact when small, bounded when not."""
+    return BoundedCount(queryset.order_by()[: cap + 1].count(), cap)
+
+
+class CountBudgetExceeded(Exception):
+    """The exact count did not finish within its time budget."""
+
+
+def _exact_within_budget(queryset: QuerySet, conditions: dict[str, Q] | None, budget_ms: int) -> dict[str, int]:
+    alias = router.db_for_read(queryset.model)
+    if connections[alias].vendor != "postgresql":  # no statement timeout to set: the count is exact
+        return queue_counts(queryset, conditions)
+    try:
+        # The savepoint's rollback also ends SET LOCAL: no statement is needed to restore the timeout.
+        with transaction.atomic(using=alias):
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = %s", [int(budget_ms)])
+            exact = queue_counts(queryset, conditions)
+            transaction.set_rollback(True, using=alias)
+        return exact
+    except OperationalError as error:  # canceled by the statement timeout; the savepoint was rolled back
+        if getattr(error.__cause__, "sqlstate", None) not in (None, "57014"):  # 57014: query_canceled
+            raise
+        raise CountBudgetExceeded from error
+
+
+def budgeted_counts(queryset: QuerySet, conditions: dict[str, Q] | None, *, budget_ms: int | None = None,
+                    cap: int | None = None) -> dict[str, BoundedCount]:
+    """``{"all": …, status: …}`` for a queue's tabs: exact from one aggregate if it finishes within ``budget_ms``
+    (PostgreSQL; elsewhere always exact), else a bounded count per tab."""
+    budget_ms = settings.QUEUE_COUNT_BUDGET_MS if budget_ms is None else budget_ms
+    cap = COUNT_CAP if cap is None else cap
+    try:
+        exact = _exact_within_budget(queryset, conditions, budget_ms)
+    except CountBudgetExceeded:
+        out = {"all": bounded_count(queryset, cap)}
+        for status, _label in DueStatus.CHOICES:
+            condition = (conditions or {}).get(status, Q(due_status=status))
+            out[status] = bounded_count(queryset.filter(condition), cap)
+        return out
+    return {key: BoundedCount(value, max(cap, value)) for key, value in exact.items()}
