@@ -9,7 +9,11 @@ class ClaimsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import pre_delete
 
+        from enrollment.scoping import register_hospital_resolver
+
+        from .hospital_access import connect_access_invalidation, hospital_id_of
         from .models import PaymentLine
+        from .policy_cache import connect_policy_cache_invalidation
         from .policyfile import register_benefits_section
         from .services.policy_lock import connect_policy_lock
         from .services.settlement import refuse_payment_line_delete
@@ -17,6 +21,9 @@ class ClaimsConfig(AppConfig):
         # Enrollment owns the policy-file format, the loader and the edit hook; claims plugs into all three here
         # because enrollment may not import claims.
         connect_policy_lock()
+        register_hospital_resolver(hospital_id_of)
+        connect_access_invalidation()
+        connect_policy_cache_invalidation()
         register_benefits_section()
         pre_delete.connect(
             refuse_payment_line_delete, sender=PaymentLine, dispatch_uid="claims.payment_line_immutable")

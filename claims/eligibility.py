@@ -2,18 +2,21 @@
 deposit (先诊疗后付费) and what is left of the year's limits.
 
 `eligibility` is the selector; two thin views present it: an admin page for bureau staff (scoped to their
-regions) and a JSON endpoint for hospital users (`GET /api/eligibility/?id_number=…&date=YYYY-MM-DD`).
-Both issue a fixed number of queries, whatever the person's identities or payment lines.
+regions) and, for hospital users, a JSON endpoint (`POST /api/eligibility/`) and the portal's form, which share
+`look_up_for_hospital`. Every look-up issues a fixed number of queries whatever the person holds, and is recorded.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from django import forms
+from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
@@ -27,13 +30,15 @@ from enrollment.idnumbers import mask_id_number, parse_id_number
 from enrollment.models import Enrollment, IdentityCategory, Person, PolicyVersion
 from enrollment.scoping import scope_queryset
 
-from . import selectors
-from .models import AssistanceBenefitRule, BenefitPolicy, CategoryTilt, Hospital, HospitalStaff
+from . import ratelimit, selectors
+from .hospital_access import HospitalAccess, request_access
+from .models import CategoryTilt, EligibilityLookup, Hospital, LookupOutcome
 from .models.choices import Layer
+from .policy_cache import PolicyBundle, policy_bundle
 
-__all__ = ["Eligibility", "Limit", "eligibility", "eligibility_admin_view", "eligibility_api", "urlpatterns"]
+__all__ = ["Eligibility", "Limit", "eligibility", "eligibility_admin_view", "eligibility_api", "look_up_for_hospital",
+           "urlpatterns"]
 
-LOOKUP_PERMISSION = "claims.lookup_eligibility"
 STAFF_PERMISSION = "enrollment.view_person"
 _ZERO = Decimal("0.00")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -69,10 +74,25 @@ class Eligibility:
     critical_cap_removed_by: IdentityCategory | None = None
     assistance: Limit | None = None
     assistance_category: IdentityCategory | None = None
+    #: The tilts (倾斜) of the held categories in the policy, basic and critical illness layers.
+    tilts: tuple[CategoryTilt, ...] = ()
+    #: Whether the tilts apply only to properly referred care (seed 002 §二(七)).
+    tilts_need_referral: bool = False
 
     @property
     def insured(self) -> bool:
         return self.enrollment is not None
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The layers that pay for this person on the date: basic and critical illness insurance for the insured,
+        medical assistance when a held category has an assistance rule."""
+        if not self.insured:
+            return ()
+        layers = [Layer.BASIC, Layer.CRITICAL]
+        if self.assistance_category is not None:
+            layers.append(Layer.ASSISTANCE)
+        return tuple(str(layer) for layer in layers)
 
     @property
     def no_deposit_by_category(self) -> bool:
@@ -126,43 +146,41 @@ def eligibility(*, id_number: str, on_date: date, hospital: Hospital | None = No
 
     standing = selectors.eligibility(person.pk, on_date)
     categories = tuple({identity.category_id: identity.category for identity in standing.identities}.values())
-    policy = selectors.policy_for_service(person.region, on_date)
+    bundle = policy_bundle(person.region, on_date)
     result = Eligibility(person=person, on_date=on_date, enrollment=standing.enrollment, categories=categories,
-                         policy=policy, hospital=hospital)
-    if policy is None:
+                         policy=bundle.policy, hospital=hospital)
+    if bundle.settings is None:
         return result
-    settings = BenefitPolicy.objects.filter(policy=policy).first()
-    if settings is None:
-        return result
-    return _with_benefits(result, settings, person_id=person.pk, year=on_date.year)
+    return _with_benefits(result, bundle, person_id=person.pk, year=on_date.year)
 
 
-def _with_benefits(result: Eligibility, settings: BenefitPolicy, *, person_id: int, year: int) -> Eligibility:
-    """Four queries whatever the person holds: no-deposit categories, cap-removing tilt, assistance rule, YTD."""
-    held = [category.pk for category in result.categories]
-    no_deposit_ids = set(settings.no_deposit_categories.filter(pk__in=held).values_list("pk", flat=True))
-    cap_removing_tilt = (
-        CategoryTilt.objects.filter(policy_id=settings.policy_id, layer=Layer.CRITICAL, cap_removed=True,
-                                    category__in=held)
-        .select_related("category").order_by("category__sort_order").first())
+def _with_benefits(result: Eligibility, bundle: PolicyBundle, *, person_id: int, year: int) -> Eligibility:
+    """The policy's part comes from the cached bundle; one query for the year's payment lines."""
+    settings = bundle.settings
+    held = {category.pk for category in result.categories}
+    by_id = {category.pk: category for category in result.categories}
+    tilts = tuple(tilt for tilt in bundle.tilts if tilt.category_id in held)
+    cap_removing_tilt = next(
+        (tilt for tilt in tilts if tilt.layer == Layer.CRITICAL and tilt.cap_removed), None)
     # 就高: of the held categories' assistance rules, the one with the largest annual limit leaves the most room
     # (the year's assistance paid is one sum, whichever rule paid it); a higher ratio breaks ties.
-    best_assistance = (
-        AssistanceBenefitRule.objects.filter(policy_id=settings.policy_id, category__in=held)
-        .select_related("category").order_by("-annual_limit", "-ratio", "category__sort_order").first())
+    best_assistance = next((rule for rule in bundle.assistance_rules if rule.category_id in held), None)
     ytd = selectors.year_to_date(person_id, year)
     return replace(
         result,
-        no_deposit_categories=tuple(category for category in result.categories if category.pk in no_deposit_ids),
+        no_deposit_categories=tuple(
+            category for category in result.categories if category.pk in bundle.no_deposit_category_ids),
         basic=Limit(cap=settings.basic_annual_cap, paid=ytd.basic_paid),
         critical=Limit(cap=None if cap_removing_tilt else settings.critical_annual_cap, paid=ytd.critical_paid),
-        critical_cap_removed_by=cap_removing_tilt.category if cap_removing_tilt else None,
+        critical_cap_removed_by=by_id[cap_removing_tilt.category_id] if cap_removing_tilt else None,
         assistance=Limit(cap=best_assistance.annual_limit, paid=ytd.assistance_paid) if best_assistance else None,
-        assistance_category=best_assistance.category if best_assistance else None,
+        assistance_category=by_id[best_assistance.category_id] if best_assistance else None,
+        tilts=tilts,
+        tilts_need_referral=settings.tilt_requires_referral,
     )
 
 
-# --- JSON endpoint for hospital users -----------------------------------------------------------------------------
+# --- Hospital users: the JSON endpoint and the portal's form share one path ------------------------------------
 
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
@@ -171,12 +189,19 @@ def _money(value: Decimal | None) -> str | None:
 def _limit_json(limit: Limit | None) -> dict | None:
     if limit is None:
         return None
-    return {"cap": _money(limit.cap), "paid": _money(limit.paid), "remaining": _money(limit.remaining)}
+    return {"cap": _money(limit.cap), "remaining": _money(limit.remaining)}
+
+
+def _ratio(value) -> str | None:
+    return None if value is None else f"{value:.4f}"
 
 
 def eligibility_json(result: Eligibility) -> dict:
-    """What a hospital is told: the masked ID number, never the name or other personal data."""
+    """What a hospital is told (SPEC §4.3): insured on the date, identity categories, the layers and tilts that
+    apply, 先诊疗后付费 and what is left of the year's limits — with the masked ID number, never the name, the
+    household, other personal data or what was paid."""
     enrollment = result.enrollment
+    layer_names = dict(Layer.choices)
     return {
         "found": True,
         "id_number": mask_id_number(result.person.id_number),
@@ -186,6 +211,14 @@ def eligibility_json(result: Eligibility) -> dict:
         "covered_from": enrollment.coverage_start.isoformat() if enrollment and enrollment.coverage_start else None,
         "covered_until": enrollment.coverage_end.isoformat() if enrollment and enrollment.coverage_end else None,
         "categories": [{"code": category.code, "name": category.name} for category in result.categories],
+        "layers": [{"code": code, "name": str(layer_names[code])} for code in result.layers],
+        "tilts": [
+            {"layer": tilt.layer, "layer_name": str(layer_names[tilt.layer]),
+             "category": tilt.category.code, "category_name": tilt.category.name,
+             "deductible_reduction": _ratio(tilt.deductible_reduction), "ratio_plus": _ratio(tilt.ratio_plus),
+             "ratio_floor": _ratio(tilt.ratio_floor), "cap_removed": tilt.cap_removed}
+            for tilt in (result.tilts if result.insured else ())],
+        "tilts_need_referral": result.tilts_need_referral,
         "no_deposit": bool(result.no_deposit),
         "no_deposit_categories": [category.code for category in result.no_deposit_categories],
         "policy": result.policy.code if result.policy else None,
@@ -193,49 +226,120 @@ def eligibility_json(result: Eligibility) -> dict:
             "basic": _limit_json(result.basic),
             "critical": _limit_json(result.critical),
             "assistance": _limit_json(result.assistance),
-        },
+        } if result.insured else None,
     }
+
+
+@dataclass(frozen=True)
+class HospitalAnswer:
+    """The outcome of a hospital's look-up: an HTTP status and the JSON body (also rendered by the portal)."""
+
+    status: int
+    body: dict
+    result: Eligibility | None = None
+    retry_after: int = 0
+
+
+@lru_cache(maxsize=8)
+def _rate(text: str) -> ratelimit.Rate:
+    return ratelimit.parse_rate(text)
+
+
+_PERIODS = {1: _("second"), 60: _("minute"), 3600: _("hour"), 86400: _("day")}
+
+
+def _refused(status: int, message: str, **extra) -> HospitalAnswer:
+    return HospitalAnswer(status, {"error": str(message), **extra})
+
+
+def look_up_for_hospital(access: HospitalAccess, *, raw_id: str, raw_date: str) -> HospitalAnswer:
+    """A hospital user's look-up: permission, hospital link, rate limit, the selector and its record."""
+    if not access.may_look_up:
+        return _refused(403, gettext("You may not look up eligibility."))
+    if access.hospital_id is None:
+        return _refused(403, gettext("Your account is not linked to a hospital."))
+    rate = _rate(django_settings.ELIGIBILITY_RATE_LIMIT)
+    verdict = ratelimit.hit("eligibility", access.user_id, rate)
+    if not verdict.allowed:
+        answer = _refused(429, gettext(
+            "Too many eligibility look-ups: at most %(count)d per %(period)s. Try again in %(seconds)d seconds.")
+            % {"count": rate.count, "period": _PERIODS[rate.seconds], "seconds": verdict.retry_after})
+        return replace(answer, retry_after=verdict.retry_after)
+    raw_id, raw_date = (raw_id or "").strip(), (raw_date or "").strip()
+    if not raw_id:
+        return _refused(400, gettext("Give the patient's ID number (id_number)."), field="id_number")
+    try:
+        on_date = parse_iso_date(raw_date) if raw_date else timezone.localdate()
+    except ValidationError as error:
+        return _refused(400, error.messages[0], field="date")
+    record = EligibilityLookup(user_id=access.user_id, hospital_id=access.hospital_id,
+                               region_id=access.hospital_region_id, id_number=raw_id[:24], on_date=on_date)
+    hospital = Hospital(pk=access.hospital_id, region_id=access.hospital_region_id,
+                        in_county=access.hospital_in_county)
+    try:
+        result = eligibility(id_number=raw_id, on_date=on_date, hospital=hospital)
+    except ValidationError as error:
+        record.outcome = LookupOutcome.INVALID
+        record.save()
+        return _refused(400, error.messages[0], field="id_number")
+    _record_result(record, result)
+    if result is None:
+        return HospitalAnswer(404, {"found": False, "message": gettext("No person with this ID number is on file.")})
+    return HospitalAnswer(200, eligibility_json(result), result=result)
+
+
+def _record_result(record: EligibilityLookup, result: Eligibility | None) -> None:
+    if result is not None:
+        record.id_number = result.person.id_number
+        record.outcome = LookupOutcome.INSURED if result.insured else LookupOutcome.NOT_INSURED
+        record.categories = ",".join(category.code for category in result.categories)[:200]
+        record.no_deposit = result.no_deposit
+    else:
+        record.outcome = LookupOutcome.NOT_FOUND
+    record.save()
+
+
+def json_answer(answer: HospitalAnswer) -> JsonResponse:
+    response = JsonResponse(answer.body, status=answer.status, json_dumps_params={"ensure_ascii": False})
+    if answer.retry_after:
+        response["Retry-After"] = str(answer.retry_after)
+    return response
+
+
+def _posted(request) -> dict:
+    """The POST's fields, form-encoded or a JSON object: the ID number travels in the body, never in a URL that
+    access logs keep."""
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return {}
+        return {key: str(value) for key, value in data.items()} if isinstance(data, dict) else {}
+    return request.POST
+
+
+def eligibility_api(request):
+    """POST /api/eligibility/ with ``id_number`` and ``date`` (YYYY-MM-DD, default today in Asia/Shanghai) as a
+    form or a JSON object; the session's CSRF token in the ``X-CSRFToken`` header.
+
+    401 when not logged in, 403 without the right or the hospital link, 429 over the rate limit
+    (``ELIGIBILITY_RATE_LIMIT``; ``Retry-After`` says when), 400 for a bad ID number or date, 404
+    ``{"found": false}`` for a number not on file. Every answered look-up is recorded (EligibilityLookup).
+    """
+    if request.method != "POST":
+        response = _error(405, gettext("Send the look-up as a POST: an ID number never belongs in a URL."))
+        response["Allow"] = "POST"
+        return response
+    access = request_access(request)
+    if access is None:
+        return _error(401, gettext("Log in first."))
+    data = _posted(request)
+    return json_answer(look_up_for_hospital(access, raw_id=data.get("id_number", ""),
+                                            raw_date=data.get("date", "")))
 
 
 def _error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": str(message), **extra}, status=status, json_dumps_params={"ensure_ascii": False})
-
-
-def eligibility_api(request):
-    """GET /api/eligibility/?id_number=…&date=YYYY-MM-DD (date defaults to today, Asia/Shanghai).
-
-    Session authentication; the user needs ``claims.lookup_eligibility`` and a hospital link (HospitalStaff),
-    whose hospital decides 先诊疗后付费. 401 when not logged in, 403 without the right or the link, 400 for a bad
-    ID number or date, 404 ``{"found": false}`` for a number not on file.
-    """
-    if request.method != "GET":
-        response = _error(405, gettext("Only GET is allowed."))
-        response["Allow"] = "GET"
-        return response
-    user = request.user
-    if not user.is_authenticated:
-        return _error(401, gettext("Log in first."))
-    if not user.has_perm(LOOKUP_PERMISSION):
-        return _error(403, gettext("You may not look up eligibility."))
-    staff = HospitalStaff.objects.select_related("hospital").filter(user=user).first()
-    if staff is None:
-        return _error(403, gettext("Your account is not linked to a hospital."))
-
-    raw_id = request.GET.get("id_number", "").strip()
-    if not raw_id:
-        return _error(400, gettext("Give the patient's ID number (id_number)."), field="id_number")
-    raw_date = request.GET.get("date", "").strip()
-    try:
-        on_date = parse_iso_date(raw_date) if raw_date else timezone.localdate()
-    except ValidationError as error:
-        return _error(400, error.messages[0], field="date")
-    try:
-        result = eligibility(id_number=raw_id, on_date=on_date, hospital=staff.hospital)
-    except ValidationError as error:
-        return _error(400, error.messages[0], field="id_number")
-    if result is None:
-        return JsonResponse({"found": False}, status=404)
-    return JsonResponse(eligibility_json(result), json_dumps_params={"ensure_ascii": False})
 
 
 # Included by config/urls.py at api/eligibility/.
@@ -287,6 +391,10 @@ def eligibility_admin_view(request, *, admin_site, opts):
         result = eligibility(
             id_number=form.cleaned_data["id_number"], on_date=form.cleaned_data["on_date"],
             hospital=form.cleaned_data["hospital"], people=scope_queryset(Person.objects.all(), request.user))
+        _record_result(EligibilityLookup(
+            user=request.user, hospital=form.cleaned_data["hospital"],
+            region_id=result.person.region_id if result else None, id_number=form.cleaned_data["id_number"],
+            on_date=form.cleaned_data["on_date"]), result)
     context = {
         **admin_site.each_context(request),
         "title": _("Eligibility look-up"),

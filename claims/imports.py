@@ -40,6 +40,7 @@ from enrollment.imports.base import (
     Writer,
     chunked,
     fetch_people,
+    not_found_message,
 )
 from enrollment.imports.cells import parse_choice, parse_date, parse_money
 from enrollment.imports.columns import ID_NUMBER, Choices, Column, choices_of
@@ -172,12 +173,9 @@ class ClaimsImporter(Importer):
                             % {"code": draft.hospital_code})
                 ok = False
             person = people.get(draft.id_number)
-            if person is None:
-                self.reject(draft.row, "id_number", _("No person with this ID number is registered."))
-                ok = False
-            elif not ctx.can_reach(region := ctx.regions_by_id[person[1]]):
-                self.reject(draft.row, "id_number", _("This person is registered in %(region)s, outside your "
-                                                      "regions.") % {"region": region})
+            # Another region's person gets the very words of an unknown number (no existence oracle).
+            if person is None or not ctx.can_reach(ctx.regions_by_id[person[1]]):
+                self.reject(draft.row, "id_number", not_found_message())
                 ok = False
             if ok:
                 draft.person_pk, draft.region_id = person

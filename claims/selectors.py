@@ -56,6 +56,7 @@ _YTD_LAYERS = {
     "critical_paid": Layer.CRITICAL,
     "assistance_paid": Layer.ASSISTANCE,
     "assistance_deductible_used": Layer.ASSISTANCE_DEDUCTIBLE,
+    "basic_deductible_level": Layer.BASIC_DEDUCTIBLE,
 }
 
 
@@ -182,20 +183,24 @@ def income_statistic(region: Region, year: int, basis: str) -> Decimal | None:
 
 @dataclass(frozen=True)
 class BenefitRules:
-    """All benefit rows of one policy version, read once (six queries, seven with special diseases)."""
+    """All benefit rows of one policy version, read once (seven queries, eight with special diseases)."""
 
     policy: PolicyVersion
     settings: BenefitPolicy | None
-    basic: dict[tuple[str, str], BasicBenefitRule] = field(default_factory=dict)
+    #: (visit type, hospital level, scheme or "") → rule
+    basic: dict[tuple[str, str, str], BasicBenefitRule] = field(default_factory=dict)
     segments: tuple[CriticalSegment, ...] = ()
     tilts: dict[tuple[str, int], CategoryTilt] = field(default_factory=dict)
     assistance: dict[int, AssistanceBenefitRule] = field(default_factory=dict)
     special_diseases: tuple[SpecialDisease, ...] = ()
     #: Category ids with a contribution subsidy (kind other than none) in this version: part of "poverty target".
     subsidised_category_ids: frozenset[int] = frozenset()
+    #: Category ids whose inpatient deductible is counted continuously when referred within the province.
+    continuous_deductible_category_ids: frozenset[int] = frozenset()
 
-    def basic_rule(self, visit_type: str, hospital_level: str) -> BasicBenefitRule | None:
-        return self.basic.get((visit_type, hospital_level))
+    def basic_rule(self, visit_type: str, hospital_level: str, scheme: str = "") -> BasicBenefitRule | None:
+        """The rule of the scheme when the version has one, else the rule for every scheme."""
+        return self.basic.get((visit_type, hospital_level, scheme)) or self.basic.get((visit_type, hospital_level, ""))
 
     def tilt(self, layer: str, category_id: int) -> CategoryTilt | None:
         return self.tilts.get((layer, category_id))
@@ -204,7 +209,10 @@ class BenefitRules:
 def benefit_rules(policy: PolicyVersion, *, with_special_diseases: bool = True) -> BenefitRules:
     """The benefit settings and rules hanging off `policy`."""
     settings = BenefitPolicy.objects.filter(policy=policy).first()
-    basic = {(rule.visit_type, rule.hospital_level): rule for rule in BasicBenefitRule.objects.filter(policy=policy)}
+    basic = {
+        (rule.visit_type, rule.hospital_level, rule.scheme): rule
+        for rule in BasicBenefitRule.objects.filter(policy=policy)
+    }
     segments = tuple(CriticalSegment.objects.filter(policy=policy))  # Meta.ordering: open-ended band last
     tilts = {
         (tilt.layer, tilt.category_id): tilt
@@ -219,9 +227,14 @@ def benefit_rules(policy: PolicyVersion, *, with_special_diseases: bool = True) 
         SubsidyRule.objects.filter(policy=policy).exclude(kind=SubsidyKind.NONE).order_by()
         .values_list("category_id", flat=True)
     )
+    continuous = frozenset(
+        BenefitPolicy.continuous_deductible_categories.through.objects.filter(benefitpolicy__policy=policy)
+        .values_list("identitycategory_id", flat=True)
+    ) if settings is not None else frozenset()
     return BenefitRules(
         policy=policy,
         settings=settings,
+        continuous_deductible_category_ids=continuous,
         basic=basic,
         segments=segments,
         tilts=tilts,

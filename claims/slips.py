@@ -165,10 +165,16 @@ def slip_view(request, object_id, *, model_admin):
     claim = model_admin.get_object(request, unquote(object_id))  # region-scoped: another region's claim is None
     if claim is None:
         raise Http404
+    back_url = reverse(f"{model_admin.admin_site.name}:claims_claim_change", args=[claim.pk])
+    return render_slip(request, claim, back_url=back_url)
+
+
+def render_slip(request, claim, *, back_url: str):
+    """The slip of a claim the caller has already found in the user's scope (admin or hospital portal)."""
     settlement = _settlement_for(claim, request.GET.get("settlement"))
     if settlement is None:
         messages.warning(request, gettext("This claim has not been settled yet; there is no slip to print."))
-        return redirect(reverse(f"{model_admin.admin_site.name}:claims_claim_change", args=[claim.pk]))
+        return redirect(back_url)
     claim = claim_as_settled(claim, settlement)
     context = {
         "title": _("Settlement slip"),
@@ -181,6 +187,6 @@ def slip_view(request, object_id, *, model_admin):
         "settled_at": timezone.localtime(settlement.created_at),
         "operator": _operator(settlement.created_by),
         "printed_at": timezone.localtime(),
-        "back_url": reverse(f"{model_admin.admin_site.name}:claims_claim_change", args=[claim.pk]),
+        "back_url": back_url,
     }
     return TemplateResponse(request, "claims/slip.html", context)

@@ -7,6 +7,8 @@ service come back on the page: permission → 403, someone else moved the record
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+from types import MethodType
 from urllib.parse import urlencode
 
 from django import forms
@@ -22,12 +24,13 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from django_fsm import can_proceed, has_transition_perm
 
 from claims.calendar import work_calendar
 from claims.filters import BatchQueueFilter, CaseQueueFilter, IsoDateInput
 from claims.models import HospitalBatch, ReimbursementCase, Settlement
 from claims.models.batches import BatchState
-from claims.models.reimbursement import CaseState
+from claims.models.reimbursement import OPEN_CASE_STATES, CaseState
 from claims.queues import (
     DueStatus,
     batch_queue,
@@ -40,7 +43,7 @@ from claims.queues import (
 from claims.rules.workdays import status_for, working_days_between
 from claims.services import batches as batch_services
 from claims.services import reimbursement as case_services
-from claims.services.reimbursement import ConcurrentChange
+from claims.services.reimbursement import ConcurrentChange, Guard
 from enrollment.scoping import scope_queryset
 
 PAGE_SIZE = 50
@@ -175,23 +178,44 @@ class PayCaseForm(forms.Form):
                               help_text=gettext_lazy("Empty: the account registered with the application."))
 
 
-class ReturnForm(forms.Form):
-    documents_requested = forms.CharField(label=gettext_lazy("documents requested"), max_length=300)
-
-
 class ResubmitForm(forms.Form):
     documents = forms.CharField(label=gettext_lazy("documents received"), max_length=300, required=False)
     note = _note()
 
 
+def _confirm(text):
+    """A required tick box: actions that change a state for good or lose work are confirmed, not one click away."""
+    return forms.BooleanField(label=text, required=True)
+
+
+class ReturnConfirmForm(forms.Form):
+    documents_requested = forms.CharField(label=gettext_lazy("documents requested"), max_length=300)
+    confirm = _confirm(gettext_lazy("I confirm: the case goes back to the applicant and its clock pauses."))
+
+
 class ExemptForm(forms.Form):
+    # No default: a head picks the kind deliberately (a silent "special case" would misfile doubtful ones).
     kind = forms.ChoiceField(
-        label=gettext_lazy("exemption"), choices=ReimbursementCase._meta.get_field("exempt_kind").choices)
+        label=gettext_lazy("exemption"),
+        choices=[("", gettext_lazy("— choose the kind of exemption —")),
+                 *ReimbursementCase._meta.get_field("exempt_kind").choices])
     reason = forms.CharField(label=gettext_lazy("reason for exemption"), max_length=300)
+    confirm = _confirm(gettext_lazy("I confirm: the case leaves the clock until the exemption is lifted."))
+
+
+class LiftExemptionForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("reason for lifting the exemption"), max_length=300)
+    confirm = _confirm(gettext_lazy("I confirm: the clock runs again with the working days that were left."))
 
 
 class RefuseForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("reason for refusal"), max_length=300)
+    confirm = _confirm(gettext_lazy("I confirm: payment is refused and the settlement is reversed; this is final."))
+
+
+class WithdrawForm(forms.Form):
+    note = forms.CharField(label=gettext_lazy("reason for withdrawal"), max_length=300)
+    confirm = _confirm(gettext_lazy("I confirm: the applicant withdraws; the settlement is reversed; this is final."))
 
 
 class PayBatchForm(forms.Form):
@@ -202,43 +226,65 @@ class PayBatchForm(forms.Form):
 
 class AuditForm(forms.Form):
     rejections = forms.CharField(
-        label=gettext_lazy("rejected claims"), required=False, widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
-        help_text=gettext_lazy("One line per rejected claim: the claim number, a space, then the reason. "
-                               "Every other claim of the batch is approved."))
+        label=gettext_lazy("rejected or reduced claims"), required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text=gettext_lazy("One line per claim: the claim number, a space, then the reason (the whole claim is "
+                               "rejected); or the claim number, the amount deducted and the reason (扣减). Every "
+                               "other claim of the batch is approved."))
     note = _note()
 
     def __init__(self, *args, batch: HospitalBatch, **kwargs):
         super().__init__(*args, **kwargs)
         self.batch = batch
 
-    def clean_rejections(self):
-        wanted: dict[str, str] = {}
+    def clean(self):
+        cleaned = super().clean()
+        rejected: dict[str, str] = {}
+        reduced: dict[str, tuple[Decimal, str]] = {}
         errors = []
-        for number, line in enumerate(self.cleaned_data["rejections"].splitlines(), start=1):
+        for number, line in enumerate(cleaned.get("rejections", "").splitlines(), start=1):
             if not line.strip():
                 continue
-            claim_number, _sep, reason = line.strip().partition(" ")
+            claim_number, _sep, rest = line.strip().partition(" ")
             claim_number = claim_number.strip().rstrip(":：,，")
-            if not reason.strip():
+            first, _sep, after = rest.strip().partition(" ")
+            amount = _decimal_or_none(first)
+            reason = (after if amount is not None else rest).strip()
+            if not reason:
                 errors.append(_("Line %(line)d: give a reason after the claim number.") % {"line": number})
-            wanted[claim_number] = reason.strip()
+            if amount is not None:
+                reduced[claim_number] = (amount, reason)
+            else:
+                rejected[claim_number] = reason
+        wanted = set(rejected) | set(reduced)
         ids = dict(self.batch.lines.filter(claim__number__in=wanted).values_list("claim__number", "claim_id"))
         errors += [_("Claim %(claim)s is not in this batch.") % {"claim": number}
-                   for number in wanted if number not in ids]
+                   for number in sorted(wanted) if number not in ids]
         if errors:
             raise ValidationError(errors)
-        return {ids[number]: reason for number, reason in wanted.items()}
+        cleaned["rejections"] = {ids[number]: reason for number, reason in rejected.items()}
+        cleaned["deductions"] = {ids[number]: value for number, value in reduced.items()}
+        return cleaned
+
+
+def _decimal_or_none(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.replace(",", "").replace("，", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() else None
 
 
 CASE_FORMS = {
     "initial_review": NoteForm,
     "re_review": NoteForm,
     "pay": PayCaseForm,
-    "return_for_documents": ReturnForm,
+    "return_for_documents": ReturnConfirmForm,
     "resubmit": ResubmitForm,
     "exempt": ExemptForm,
+    "lift_exemption": LiftExemptionForm,
     "refuse": RefuseForm,
-    "withdraw": NoteForm,
+    "withdraw": WithdrawForm,
 }
 CASE_SERVICES = {name: getattr(case_services, name) for name in CASE_FORMS}
 BATCH_FORMS = {"pay_advance": PayBatchForm, "audit": AuditForm, "pay_final": PayBatchForm}
@@ -247,6 +293,7 @@ BATCH_SERVICES = {name: getattr(batch_services, name) for name in BATCH_FORMS}
 
 def _run_service(request, service, **kwargs):
     """Call a service; return (status, message) of a refusal, or None on success."""
+    kwargs.pop("confirm", None)  # the page's safeguard, not the service's input
     try:
         service(by=request.user, **kwargs)
     except PermissionDenied as error:
@@ -270,6 +317,21 @@ def _case_or_404(request, pk) -> ReimbursementCase:
     return get_object_or_404(scope_queryset(queryset, request.user), pk=pk)
 
 
+def four_eyes_notes(obj, user, transitions: dict) -> list[str]:
+    """Why an action the user could otherwise run is hidden by the four-eyes rule (需由他人复核), one line each."""
+    notes = []
+    for _name, (method, label) in transitions.items():
+        bound = MethodType(method, obj)
+        if not can_proceed(bound) or has_transition_perm(bound, user):
+            continue
+        meta = bound._django_fsm
+        guard = meta.get_transition(meta.field.get_state(obj)).permission
+        if isinstance(guard, Guard) and guard.differs_from and guard.refusal(obj, user) == str(guard.four_eyes_message):
+            notes.append(_("%(action)s must be done by someone else (four eyes): %(reason)s")
+                         % {"action": label, "reason": guard.four_eyes_message})
+    return notes
+
+
 def _case_page(request, case, *, bound_form=None, bound_action=None, error=None, status=200):
     today, calendar = timezone.localdate(), work_calendar()
     actions = []
@@ -278,7 +340,9 @@ def _case_page(request, case, *, bound_form=None, bound_action=None, error=None,
         form = bound_form if name == bound_action else form_class(prefix=name)
         actions.append({"name": name, "label": case_services.CASE_ACTIONS[name][1], "form": form,
                         "url": reverse("claims:case_action", args=[case.pk, name])})
-    if case.exempt:
+    if case.state not in OPEN_CASE_STATES:
+        clock = _clock(calendar, today, None, DueStatus.CLOSED)
+    elif case.exempt:
         clock = _clock(calendar, today, None, DueStatus.EXEMPTED)
     elif case.state == CaseState.RETURNED or case.sla_due_on is None:
         clock = _clock(calendar, today, None, DueStatus.PAUSED)
@@ -290,7 +354,8 @@ def _case_page(request, case, *, bound_form=None, bound_action=None, error=None,
         pauses=list(case.pauses.select_related("paused_by")),
         events=_labelled_events(case.events.select_related("by"), actions=case_services.CASE_ACTIONS,
                                 states=CaseState),
-        actions=actions, clock=clock, today=today, error=error), status=status)
+        actions=actions, clock=clock, today=today, error=error,
+        four_eyes=four_eyes_notes(case, request.user, case_services.CASE_ACTIONS)), status=status)
 
 
 @staff_member_required
@@ -315,7 +380,8 @@ def case_action_view(request, pk, action):
         status, message = refusal
         case = _case_or_404(request, pk)  # as it is now, not as the failed attempt left the copy
         return _case_page(request, case, bound_form=form, bound_action=action, error=message, status=status)
-    messages.success(request, _("%(action)s: done.") % {"action": case_services.CASE_ACTIONS[action][1]})
+    messages.success(request, _("%(action)s: done for manual reimbursement %(claim)s.")
+                     % {"action": case_services.CASE_ACTIONS[action][1], "claim": case.claim.number})
     return redirect("claims:case_detail", pk=case.pk)
 
 
@@ -351,7 +417,8 @@ def _batch_page(request, batch, *, bound_form=None, bound_action=None, error=Non
         clock=clock, lines_page=lines_page,
         events=_labelled_events(batch.events.select_related("by"), actions=batch_services.BATCH_ACTIONS,
                                 states=BatchState),
-        today=today, error=error), status=status)
+        today=today, error=error,
+        four_eyes=four_eyes_notes(batch, request.user, batch_services.BATCH_ACTIONS)), status=status)
 
 
 @staff_member_required
@@ -376,5 +443,6 @@ def batch_action_view(request, pk, action):
         status, message = refusal
         batch = _batch_or_404(request, pk)
         return _batch_page(request, batch, bound_form=form, bound_action=action, error=message, status=status)
-    messages.success(request, _("%(action)s: done.") % {"action": batch_services.BATCH_ACTIONS[action][1]})
+    messages.success(request, _("%(action)s: done for hospital batch %(number)s.")
+                     % {"action": batch_services.BATCH_ACTIONS[action][1], "number": batch.number})
     return redirect("claims:batch_detail", pk=batch.pk)

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 # Demo data hooks run by `manage.py seed_demo` after enrollment's part, in this order (see the command).
 # Each app above enrollment adds its own: "claims.demo.seed_demo", "assistance.demo.seed_demo", ….
 DEMO_SEEDERS: list[str] = [
+    "claims.demo.seed_demo",
     # Monitoring runs a night over everything the others seeded, so it stays last.
     "monitoring.demo.seed_demo",
 ]
@@ -73,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Query strings and upload names with a NUL or another control character get a 400 with the reason.
+    "enrollment.middleware.RefuseControlCharactersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Axes must be last: it answers locked-out logins before any view runs.
@@ -203,3 +206,18 @@ LOGGING = {
 }
 
 ADMIN_SITE_HEADER = _("Medical insurance assistance back office")
+
+# --- Cache: per process by default; CACHE_URL=redis://host:6379/N shares it between server processes (rate
+# limits, sessions, the hospital portal's per-session access and per-region-year policy data).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})
+}
+# Sessions read from the cache, written through to the database: a session survives a cache flush or restart.
+SESSION_ENGINE = os.environ.get("SESSION_ENGINE", "django.contrib.sessions.backends.cached_db")
+
+# --- Hospital portal ---
+# Eligibility look-ups a user may make (count/s, m, h or d): a hospital admits patients, it does not sweep ID numbers.
+ELIGIBILITY_RATE_LIMIT = os.environ.get("ELIGIBILITY_RATE_LIMIT", "60/m")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("claims/", include("claims.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("api/eligibility/", include("claims.eligibility")),
+    path("hospital/", include("claims.portal.urls")),
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:

@@ -28,6 +28,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from faker.providers.person.zh_CN import Provider as ZhPersonNames
 
 from . import roles
@@ -290,14 +291,34 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
 
+# What a newcomer can try with each demo login: the demo of every app gives these roles work in their queues
+# (claims seeds the cases and batches named here). Words only, so enrollment imports nothing above it.
+ROLE_TRIES = {
+    roles.CLERK: gettext_lazy(
+        "register a manual reimbursement (新增零星报销), settle claims, work the ledger problems (对账销号), "
+        "import a roster"),
+    roles.REVIEWER: gettext_lazy(
+        "initial review (初审) of the waiting cases, one of them overdue; audit a hospital batch"),
+    roles.APPROVER: gettext_lazy(
+        "re-review (复核) and pay cases; pay a batch's advance (one is overdue) and a final payment"),
+    roles.HEAD: gettext_lazy(
+        "exempt a doubtful case from the clock, or lift an exemption; edit or close policy versions"),
+    roles.LIAISON: gettext_lazy("upload an identity file from 民政 or 乡村振兴"),
+    roles.ADMIN: gettext_lazy("users, their regions and roles; building a plan year's ledger"),
+    roles.HOSPITAL: gettext_lazy("eligibility look-up (资格确认) for a patient's ID number"),
+}
+
+
 def format_logins(logins: Iterable[DemoLogin]) -> str:
-    """A table of the logins, aligned for CJK text in a terminal, followed by the admin URL."""
-    header = (_("Username"), _("Role"), _("Region"), _("Password"))
-    rows = [(x.username, x.role, f"{x.region_name}（{x.region_code}）", x.password) for x in logins]
-    widths = [max(_width(str(r[i])) for r in [header, *rows]) for i in range(4)]
-    rule = "  ".join("-" * w for w in widths)
-    lines = ["  ".join(_pad(str(c), w) for c, w in zip(header, widths, strict=True)), rule]
-    lines += ["  ".join(_pad(str(c), w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    """A table of the logins and what each can try, aligned for CJK text in a terminal, then the admin URL."""
+    header = (_("Username"), _("Role"), _("Region"), _("Password"), _("What to try"))
+    rows = [(x.username, x.role, f"{x.region_name}（{x.region_code}）", x.password, ROLE_TRIES.get(x.role, ""))
+            for x in logins]
+    widths = [max(_width(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    widths[-1] = 0  # the last column is not padded: long texts would pad every other row to their width
+    rule = "  ".join("-" * w for w in widths[:-1]) + "  " + "-" * _width(str(header[-1]))
+    lines = ["  ".join(_pad(str(c), w) for c, w in zip(header, widths, strict=True)).rstrip(), rule]
+    lines += ["  ".join(_pad(str(c), w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
     lines.append(_("Sign in at %(url)s") % {"url": ADMIN_URL})
     return "\n".join(lines)

@@ -1,6 +1,17 @@
-"""Staff roles as Django groups, kept in step with this table after every migrate.
+"""Who may do what, as one table: role × model/page × action × scope (SPEC "Trust"; docs/roles.md is generated
+from this module by `manage.py roles_doc`).
 
-Each later capability adds its models' permissions here; the table is the single statement of who may do what.
+- `ROLE_PERMISSIONS`: per role, per model, the actions (view/add/change/delete, "+codename" for a custom permission).
+  Synced to Django groups after every migrate (`sync_roles`), so Django's permission checks — admin, views,
+  services — all read this table. Nothing grants "*": a 系统管理员 manages accounts and holds no business right.
+- `ROLE_SCOPES`: whose records a role works on (own hospital, or own regions and everything under them).
+- `PROVINCE_WRITES`: reference data shared by every region; changed only by users at province level.
+- `STAFF_SCOPED`: accounts and login logs, scoped by the user's regions (a user belongs to an administrator's reach
+  only when all of that user's regions lie within the administrator's).
+- `ADMIN_ACTIONS` and `VIEW_PERMISSIONS`: the admin's bulk actions and every other page, by URL name, with the
+  permission that opens them. tests/project/test_permission_walk.py walks every admin URL and page for every role
+  and fails on any model, action or URL name this module does not mention.
+
 Permissions of models not installed yet are skipped, so the table can name them ahead of their migrations.
 """
 
@@ -13,6 +24,8 @@ HEAD = "科室负责人"
 LIAISON = "部门联络员"
 ADMIN = "系统管理员"
 HOSPITAL = "定点医疗机构用户"
+RURAL_DEPT = "乡村振兴部门用户"
+HEALTH_DEPT = "卫健部门用户"
 
 ROLE_LABELS = {
     CLERK: _("Clerk"),
@@ -22,6 +35,8 @@ ROLE_LABELS = {
     LIAISON: _("Liaison of another department"),
     ADMIN: _("System administrator"),
     HOSPITAL: _("Hospital user (eligibility look-up)"),
+    RURAL_DEPT: _("Rural revitalization department user (special aid)"),
+    HEALTH_DEPT: _("Health department user (special aid)"),
 }
 
 _READ_REFERENCE = {
@@ -71,6 +86,32 @@ _EDIT_BENEFITS = {
     "claims.calendaryear": "view add change",
 }
 
+_READ_ASSISTANCE = {
+    "assistance.assistancepolicy": "view",
+    "assistance.application": "view",
+    "assistance.declaredincome": "view",
+    "assistance.declaredasset": "view",
+    "assistance.outsidecost": "view",
+    "assistance.applicationpause": "view",
+    "assistance.applicationevent": "view",
+    "assistance.assistancesupplement": "view",
+    "assistance.specialaidcase": "view",
+    "assistance.specialaidmeeting": "view",
+    "assistance.specialaidfollowup": "view",
+    "assistance.specialaidevent": "view",
+}
+# Department users of 乡村振兴 / 卫健 approve special aid (one approval each) and may open cases; they read people
+# and the assistance records of their region, nothing of claims beyond what a case page shows.
+_SPECIAL_AID_DEPT = {
+    **_READ_REFERENCE,
+    "enrollment.person": "view",
+    "enrollment.household": "view",
+    "assistance.assistancepolicy": "view",
+    "assistance.specialaidcase": "view +open_special_aid",
+    "assistance.specialaidmeeting": "view",
+    "assistance.specialaidfollowup": "view add",
+    "assistance.specialaidevent": "view",
+}
 # Monitoring (warning lists): clerks and township liaisons handle items in their regions; heads also start runs.
 _MONITORING_READ = {
     "monitoring.nightrun": "view",
@@ -97,6 +138,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "claims.claim": "view add change",
         "claims.reimbursementcase": "view add change",
         "claims.hospitalbatch": "view add change",
+        **_READ_ASSISTANCE,
+        "assistance.application": "view add change",
+        "assistance.declaredincome": "view add change",
+        "assistance.declaredasset": "view add change",
+        "assistance.outsidecost": "view add change",
+        "assistance.specialaidcase": "view +open_special_aid +decide_special_aid",
+        "assistance.specialaidmeeting": "view add",
+        "assistance.specialaidfollowup": "view add",
         **_MONITORING_HANDLE,
     },
     REVIEWER: {
@@ -106,6 +155,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "claims.reimbursementcase": "view change +initial_review",
         "claims.hospitalbatch": "view change +audit_batch",
         "claims.batchline": "view change",
+        **_READ_ASSISTANCE,
+        "assistance.application": "view +review_application",
     },
     APPROVER: {
         **_READ_REFERENCE,
@@ -113,6 +164,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         "claims.reimbursementcase": "view change +re_review +pay_case",
         "claims.hospitalbatch": "view change +pay_batch",
+        **_READ_ASSISTANCE,
+        "assistance.application": "view +approve_application +pay_application",
+        "assistance.specialaidcase": "view +pay_special_aid",
     },
     HEAD: {
         **_READ_REFERENCE,
@@ -120,12 +174,16 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_CLAIMS,
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
+        "claims.eligibilitylookup": "view",
         "enrollment.person": "view +view_full_id_number",
         "enrollment.ledgerproblem": "view add change",
+        "enrollment.region": "view add change",
         "enrollment.regionyear": "view add change",
         "enrollment.policyversion": "view add change",
         "enrollment.subsidyrule": "view add change delete",
         "enrollment.costsharerule": "view add change delete",
+        **_READ_ASSISTANCE,
+        "assistance.assistancepolicy": "view add change",
         **_MONITORING_HANDLE,
         "monitoring.warningitem": "view change +handle_warningitem +export_warnings +run_warnings",
         "monitoring.monitoringpolicy": "view add change delete",
@@ -137,9 +195,138 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.importjob": "view add",
         **_MONITORING_HANDLE,
     },
-    ADMIN: {"*": "*"},
-    HOSPITAL: {"claims.hospital": "view", "claims.claim": "view +lookup_eligibility"},
+    # Accounts only: users of the administrator's regions, their region memberships and groups (read: groups are
+    # this table), hospital links (choosing the hospital needs to read the hospital list) and login logs.
+    ADMIN: {
+        "auth.user": "view add change",
+        "auth.group": "view",
+        "enrollment.regionmembership": "view add change delete",
+        "claims.hospitalstaff": "view add change delete",
+        "claims.hospital": "view",
+        "axes.accessattempt": "view",
+        "axes.accesslog": "view",
+        "axes.accessfailurelog": "view",
+    },
+    # Scoped to the user's own hospital by enrollment.scoping (hospital_scope), not by region.
+    HOSPITAL: {
+        "claims.hospital": "view",
+        "claims.claim": "view +lookup_eligibility",
+        "claims.settlement": "view",
+        "claims.paymentline": "view",
+        "claims.hospitalbatch": "view +submit_batch",
+        "claims.batchline": "view",
+    },
+    RURAL_DEPT: {
+        **_SPECIAL_AID_DEPT, "assistance.specialaidcase": "view +open_special_aid +approve_special_aid_rural"},
+    HEALTH_DEPT: {
+        **_SPECIAL_AID_DEPT, "assistance.specialaidcase": "view +open_special_aid +approve_special_aid_health"},
 }
+
+# --- Scopes -------------------------------------------------------------------------------------------------------
+
+SCOPE_REGION = "region"
+SCOPE_HOSPITAL = "hospital"
+SCOPE_LABELS = {
+    SCOPE_REGION: _("own regions and every region under them (a county: the county; the province: all of it)"),
+    SCOPE_HOSPITAL: _("own hospital"),
+}
+ROLE_SCOPES: dict[str, str] = {
+    CLERK: SCOPE_REGION,
+    REVIEWER: SCOPE_REGION,
+    APPROVER: SCOPE_REGION,
+    HEAD: SCOPE_REGION,
+    LIAISON: SCOPE_REGION,
+    ADMIN: SCOPE_REGION,
+    HOSPITAL: SCOPE_HOSPITAL,
+}
+
+# Shared by every region: readable by whoever has "view", written (add/change/delete/actions) at province level only.
+PROVINCE_WRITES = frozenset({
+    "claims.calendarday",
+    "claims.calendaryear",
+    "enrollment.identitycategory",
+    "auth.group",
+})
+
+# Accounts and what they leave behind: scoped to users whose regions all lie within the viewer's.
+STAFF_SCOPED = frozenset({
+    "auth.user",
+    "enrollment.regionmembership",
+    "axes.accessattempt",
+    "axes.accesslog",
+    "axes.accessfailurelog",
+})
+
+# --- Admin actions and pages ----------------------------------------------------------------------------------------
+
+# model -> admin action name -> what the action needs: an action on the model (view/add/change/delete) or a
+# permission "app.codename".
+ADMIN_ACTIONS: dict[str, dict[str, str]] = {
+    "enrollment.enrollment": {"enrol_again": "change", "mark_not_insured": "change", "mark_cannot_enrol": "change"},
+    "enrollment.ledgerproblem": {"close_off": "change"},
+    "claims.calendaryear": {"recompute_deadlines": "change", "reload_published": "change"},
+    "claims.claim": {"settle_selected": "change"},
+    # Unlocking resets the lockout counter of accounts the administrator manages; the logs themselves stay.
+    "axes.accessattempt": {"unlock_accounts": "auth.change_user"},
+}
+
+ANY_STAFF = "staff"  # any active staff account (the admin's own pages: index, password change, …)
+PUBLIC = "public"  # no login needed (the login page)
+
+# URL name -> permission that opens the page ("app.codename"; "a|b" = either), and for pages about one record the
+# model whose scope decides which records the user may open. Admin pages of a registered model (changelist, add,
+# change, delete, history) follow ROLE_PERMISSIONS and are not repeated here.
+VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
+    "admin:index": (ANY_STAFF, None),
+    "admin:login": (PUBLIC, None),
+    "admin:logout": (ANY_STAFF, None),
+    "admin:password_change": (ANY_STAFF, None),
+    "admin:password_change_done": (ANY_STAFF, None),
+    "admin:autocomplete": (ANY_STAFF, None),
+    "admin:jsi18n": (ANY_STAFF, None),
+    "admin:view_on_site": (ANY_STAFF, None),
+    "admin:app_list": (ANY_STAFF, None),
+    "admin:auth_user_password_change": ("auth.change_user", "auth.user"),
+    "admin:enrollment_person_export": ("enrollment.view_person", None),
+    "admin:enrollment_identity_export": ("enrollment.view_identity", None),
+    "admin:enrollment_enrollment_export": ("enrollment.view_enrollment", None),
+    "admin:enrollment_enrollment_coverage": ("enrollment.view_enrollment|enrollment.change_enrollment", None),
+    "admin:claims_claim_eligibility": ("enrollment.view_person", None),
+    "admin:claims_claim_import": ("claims.add_claim", None),
+    "admin:claims_claim_slip": ("claims.view_claim", "claims.claim"),
+    "admin:claims_claim_settle": ("claims.change_claim", "claims.claim"),
+    "admin:claims_claim_correct": ("claims.change_claim", "claims.claim"),
+    "enrollment:import-start": (
+        "enrollment.add_region|enrollment.add_person|enrollment.add_identity|enrollment.add_enrollment", None),
+    "enrollment:import-confirm": (
+        "enrollment.add_region|enrollment.add_person|enrollment.add_identity|enrollment.add_enrollment", None),
+    "enrollment:import-result": (ANY_STAFF, "enrollment.importjob"),
+    "enrollment:import-status": (ANY_STAFF, "enrollment.importjob"),
+    "enrollment:import-template": ("enrollment.add_person", None),
+    "claims:index": (ANY_STAFF, None),
+    "claims:case_queue": ("claims.view_reimbursementcase", None),
+    "claims:register_case": ("claims.add_reimbursementcase", None),
+    "claims:case_detail": ("claims.view_reimbursementcase", "claims.reimbursementcase"),
+    "claims:case_action": ("claims.change_reimbursementcase", "claims.reimbursementcase"),
+    "claims:batch_queue": ("claims.view_hospitalbatch", None),
+    "claims:batch_detail": ("claims.view_hospitalbatch", "claims.hospitalbatch"),
+    "claims:batch_action": ("claims.change_hospitalbatch", "claims.hospitalbatch"),
+    "api-eligibility": ("claims.lookup_eligibility", None),
+}
+
+
+def role_codenames(role: str) -> set[str]:
+    """The permissions ("app.codename") the table gives a role."""
+    return {f"{app}.{codename}" for label, actions in ROLE_PERMISSIONS[role].items()
+            for app, codename in permission_codenames(label, actions)}
+
+
+def model_actions(role: str, model_label: str, *, at_province: bool) -> set[str]:
+    """view/add/change/delete a role holds on a model, for a user at province level or below it."""
+    actions = {a for a in ROLE_PERMISSIONS[role].get(model_label, "").split() if not a.startswith("+")}
+    if model_label in PROVINCE_WRITES and not at_province:
+        actions &= {"view"}
+    return actions
 
 
 def permission_codenames(model_label: str, actions: str) -> list[tuple[str, str]]:
@@ -158,9 +345,6 @@ def sync_roles(**kwargs):
 
     for role, table in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)
-        if table == {"*": "*"}:
-            group.permissions.set(Permission.objects.all())
-            continue
         q = Q(pk__in=[])
         for model_label, actions in table.items():
             for app_label, codename in permission_codenames(model_label, actions):

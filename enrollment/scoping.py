@@ -8,11 +8,32 @@ A model opts in by naming the path from itself to its `Region` in `region_scope`
 versions) sets `region_scope_reads_ancestors = True`: a county clerk reads the province's policy in force.
 """
 
+from collections.abc import Callable
+
 from django.db.models import Q, QuerySet
 
 from .models import Region
 
 _CACHE_ATTR = "_region_paths_cache"
+_HOSPITAL_ATTR = "_hospital_id_cache"
+
+# A user linked to a hospital (定点医疗机构用户) sees that hospital's rows only, whatever regions they hold. The link
+# lives in claims, which enrollment must not import; claims registers how to find it (claims.apps).
+_hospital_resolver: Callable[[object], int | None] | None = None
+
+
+def register_hospital_resolver(resolver: Callable[[object], int | None]) -> None:
+    global _hospital_resolver
+    _hospital_resolver = resolver
+
+
+def user_hospital_id(user) -> int | None:
+    """The id of the hospital the user is linked to, or None (bureau staff). Cached on the user for the request."""
+    if _hospital_resolver is None or not getattr(user, "is_authenticated", False) or sees_everything(user):
+        return None
+    if not hasattr(user, _HOSPITAL_ATTR):
+        setattr(user, _HOSPITAL_ATTR, _hospital_resolver(user))
+    return getattr(user, _HOSPITAL_ATTR)
 
 
 def sees_everything(user) -> bool:
@@ -25,7 +46,7 @@ def user_region_paths(user) -> list[str] | None:
         return None
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        if not user.is_authenticated:
+        if not user.is_authenticated or user_hospital_id(user) is not None:
             cached = []
         else:
             cached = list(
@@ -84,6 +105,14 @@ def scope_queryset(queryset: QuerySet, user, *, for_change: bool = False) -> Que
     lookup = getattr(model, "region_scope", None)
     if lookup is None:
         raise TypeError(f"{model.__name__} does not declare region_scope")
+    hospital_id = user_hospital_id(user)
+    if hospital_id is not None:
+        # `hospital_scope` names the path to the hospital ("" for Hospital itself); a model without one holds
+        # nothing of a hospital's own, so its user sees none of it.
+        hospital_lookup = getattr(model, "hospital_scope", None)
+        if hospital_lookup is None:
+            return queryset.none()
+        return queryset.filter(**{hospital_lookup or "pk": hospital_id})
     with_ancestors = getattr(model, "region_scope_reads_ancestors", False) and not for_change
     return queryset.filter(region_filter(user, lookup, with_ancestors=with_ancestors))
 
@@ -91,7 +120,43 @@ def scope_queryset(queryset: QuerySet, user, *, for_change: bool = False) -> Que
 def user_can_reach_region(user, region: Region | None) -> bool:
     if region is None:
         return False
+    if user_hospital_id(user) is not None:
+        return False  # a hospital user acts on their hospital's rows only, never on a region's
     paths = user_region_paths(user)
     if paths is None:
         return True
     return any(region.path.startswith(path) for path in paths)
+
+
+def at_province_level(user) -> bool:
+    """Whether the user works at province level (a top-level region), where shared reference data is changed."""
+    paths = user_region_paths(user)
+    if paths is None:
+        return True
+    return any(path.count("/") == 2 for path in paths)  # "/520000/": a region without a parent
+
+
+def reachable_users(queryset: QuerySet, user) -> QuerySet:
+    """Limit a queryset of users to the accounts `user` may manage: every one of their regions lies within the
+    manager's regions. An account with no region, or with one region elsewhere or higher up, is out of reach, as is
+    any superuser (for anyone but a superuser)."""
+    from django.db.models import Exists, OuterRef
+
+    from .models import RegionMembership
+
+    if sees_everything(user):
+        return queryset
+    region_ids = visible_region_ids(user)
+    memberships = RegionMembership.objects.filter(user_id=OuterRef("pk"))
+    return (queryset.filter(is_superuser=False)
+            .filter(Exists(memberships))
+            .exclude(Exists(memberships.exclude(region_id__in=region_ids))))
+
+
+def reachable_usernames(user) -> QuerySet | None:
+    """Usernames of the accounts `user` may manage (a subquery), or None for no restriction."""
+    from django.contrib.auth import get_user_model
+
+    if sees_everything(user):
+        return None
+    return reachable_users(get_user_model().objects.all(), user).values("username")

@@ -86,3 +86,14 @@ def _celery_eager(settings):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters, cached sessions, hospital access and policy bundles live in the (per-process) cache;
+    a test that rolls its rows back sends no signal, and the next test may reuse the same ids."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -9,6 +9,7 @@ scoping and the edit guard (no changes once claims were settled under a version)
 point at the policy version, not at the settings row, so they could not be its inlines.)
 """
 
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +24,7 @@ from ..models import (
     CriticalSegment,
     SpecialDisease,
 )
+from ..models.benefits import TILT_LIMITS
 
 
 class BenefitPolicyInline(_PolicyRuleInline, admin.StackedInline):
@@ -31,9 +33,10 @@ class BenefitPolicyInline(_PolicyRuleInline, admin.StackedInline):
     max_num = 1
     can_delete = False
     verbose_name_plural = _("benefit settings")
-    filter_horizontal = ("no_deposit_categories",)
+    filter_horizontal = ("no_deposit_categories", "continuous_deductible_categories")
     fieldsets = (
-        (_("Basic medical insurance"), {"fields": ("basic_annual_cap", "funding_basic", "tilt_requires_referral")}),
+        (_("Basic medical insurance"), {"fields": ("basic_annual_cap", "funding_basic", "tilt_requires_referral",
+                                                   "continuous_deductible_categories")}),
         (_("Critical illness insurance"), {"fields": (("critical_deductible_basis", "critical_deductible"),
                                                       "critical_annual_cap", "funding_critical")}),
         (_("Hospitals"), {"fields": ("out_of_catalog_limit", "no_deposit_categories")}),
@@ -44,8 +47,8 @@ class BenefitPolicyInline(_PolicyRuleInline, admin.StackedInline):
 
 class BasicBenefitRuleInline(_PolicyRuleInline):
     model = BasicBenefitRule
-    fields = ("visit_type", "hospital_level", "deductible", "ratio", "unreferred_ratio")
-    ordering = ("visit_type", "hospital_level")
+    fields = ("visit_type", "hospital_level", "scheme", "deductible", "ratio", "unreferred_ratio")
+    ordering = ("visit_type", "hospital_level", "scheme")
 
 
 class CriticalSegmentInline(_PolicyRuleInline):
@@ -53,9 +56,28 @@ class CriticalSegmentInline(_PolicyRuleInline):
     fields = ("upper_bound", "ratio")
 
 
+class CategoryTiltForm(forms.ModelForm):
+    """The tilt's limits (lists of codes in JSON columns) as checkboxes; none ticked means no limit."""
+
+    class Meta:
+        model = CategoryTilt
+        fields = ("category", "layer", "deductible_reduction", "ratio_plus", "ratio_floor", "cap_removed",
+                  "visit_types", "hospital_levels", "schemes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, choices in TILT_LIMITS.items():
+            model_field = CategoryTilt._meta.get_field(name)
+            self.fields[name] = forms.TypedMultipleChoiceField(
+                choices=choices.choices, required=False, widget=forms.CheckboxSelectMultiple,
+                label=model_field.verbose_name, help_text=model_field.help_text)
+
+
 class CategoryTiltInline(_PolicyRuleInline):
     model = CategoryTilt
-    fields = ("category", "layer", "deductible_reduction", "ratio_plus", "ratio_floor", "cap_removed")
+    form = CategoryTiltForm
+    fields = ("category", "layer", "deductible_reduction", "ratio_plus", "ratio_floor", "cap_removed",
+              "visit_types", "hospital_levels", "schemes")
     ordering = ("layer", "category__sort_order")
 
     def get_queryset(self, request):

@@ -1,5 +1,6 @@
 """The working-day calendar (工作日历, SPEC §4.4): a year's schedule is entered (or reloaded from the published
-State Council schedule) on the year's page; single days are edited in the day list. Writes go through
+State Council schedule) on the year's page; single days are edited in the day list. The calendar is shared by
+every region: only users at province level change it (`roles.PROVINCE_WRITES`). Writes go through
 `claims.services.calendar`, which validates the whole schedule first and recomputes open deadlines after.
 """
 
@@ -15,6 +16,8 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
+
+from enrollment.admin.base import ProvinceWritesMixin
 
 from ..models import CalendarDay, CalendarYear
 from ..models.calendar import DayKind
@@ -88,7 +91,7 @@ class CalendarYearForm(forms.ModelForm):
 
 
 @admin.register(CalendarYear)
-class CalendarYearAdmin(SimpleHistoryAdmin):
+class CalendarYearAdmin(ProvinceWritesMixin, SimpleHistoryAdmin):
     form = CalendarYearForm
     list_display = ("year", "holiday_count", "makeup_count", "source", "loaded_at")
     fields = ("year", "source", "schedule", "loaded_at")
@@ -168,7 +171,7 @@ class CalendarYearFilter(admin.SimpleListFilter):
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(SimpleHistoryAdmin):
+class CalendarDayAdmin(ProvinceWritesMixin, SimpleHistoryAdmin):
     list_display = ("day", "weekday", "kind", "name")
     list_filter = (CalendarYearFilter, "kind")
     search_fields = ("name",)

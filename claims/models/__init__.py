@@ -10,6 +10,7 @@ from .benefits import (
 from .calendar import CalendarDay, CalendarYear
 from .claims import Claim
 from .hospitals import Hospital, HospitalStaff
+from .lookups import EligibilityLookup, LookupOutcome
 from .reimbursement import CaseEvent, ReimbursementCase, SlaPause
 from .settlement import PaymentLine, Settlement
 
@@ -24,9 +25,11 @@ __all__ = [
     "CategoryTilt",
     "Claim",
     "CriticalSegment",
+    "EligibilityLookup",
     "Hospital",
     "HospitalBatch",
     "HospitalStaff",
+    "LookupOutcome",
     "PaymentLine",
     "ReimbursementCase",
     "Settlement",

@@ -27,6 +27,7 @@ class HospitalBatch(ConcurrentTransitionMixin, models.Model):
     """
 
     region_scope = "region"
+    hospital_scope = "hospital"
 
     hospital = models.ForeignKey(Hospital, verbose_name=_("hospital"), on_delete=models.PROTECT, related_name="batches")
     region = models.ForeignKey(Region, verbose_name=_("region"), on_delete=models.PROTECT, related_name="+")
@@ -67,6 +68,7 @@ class HospitalBatch(ConcurrentTransitionMixin, models.Model):
         permissions = [
             ("audit_batch", _("Can audit hospital batches")),
             ("pay_batch", _("Can pay hospital batches")),
+            ("submit_batch", _("Can submit batches of the own hospital")),
         ]
 
     def __str__(self):
@@ -83,12 +85,15 @@ class BatchLine(models.Model):
     """A settled claim declared in a batch; the audit approves or rejects it with a reason."""
 
     region_scope = "batch__region"
+    hospital_scope = "batch__hospital"
 
     batch = models.ForeignKey(HospitalBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="lines")
     claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.PROTECT, related_name="batch_lines")
     declared_amount = models.DecimalField(_("declared amount"), **MONEY)
     approved = models.BooleanField(_("approved"), null=True, blank=True)
-    rejection_reason = models.CharField(_("reason for rejection"), max_length=300, blank=True)
+    rejection_reason = models.CharField(_("reason for rejection or deduction"), max_length=300, blank=True)
+    # A partial deduction (扣减) keeps the claim approved for the rest; a rejection deducts everything.
+    deduction = models.DecimalField(_("deduction"), default=0, **MONEY)
     history = HistoricalRecords()
 
     class Meta:
@@ -102,7 +107,24 @@ class BatchLine(models.Model):
                 name="batchline_rejection_has_reason",
                 violation_error_message=_("A rejected claim needs a reason."),
             ),
+            models.CheckConstraint(
+                condition=models.Q(deduction=0) | ~models.Q(rejection_reason=""),
+                name="batchline_deduction_has_reason",
+                violation_error_message=_("A deduction needs a reason."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(deduction__gte=0, deduction__lte=models.F("declared_amount")),
+                name="batchline_deduction_range",
+                violation_error_message=_("A deduction lies between 0 and the declared amount."),
+            ),
         ]
 
     def __str__(self):
         return f"{self.batch} {self.claim}"
+
+    @property
+    def approved_amount(self):
+        """What the audit approved of this claim: nothing when rejected, the declared amount less any deduction."""
+        if self.approved is None:
+            return None
+        return self.declared_amount - self.deduction if self.approved else 0

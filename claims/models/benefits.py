@@ -5,13 +5,14 @@ section and edited in the admin; none of these numbers appear in rule code.
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from enrollment.models import IdentityCategory, PolicyVersion
-from enrollment.models.choices import FundingSource
+from enrollment.models.choices import FundingSource, Scheme
 
 from .choices import DeductibleBasis, HospitalLevel, Layer, VisitType
 
@@ -49,11 +50,17 @@ class BenefitPolicy(models.Model):
     no_deposit_categories = models.ManyToManyField(
         IdentityCategory, verbose_name=_("no-deposit admission categories"), blank=True, related_name="+",
         help_text=_("Categories admitted without a deposit at county-internal hospitals (先诊疗后付费)."))
+    continuous_deductible_categories = models.ManyToManyField(
+        IdentityCategory, verbose_name=_("continuous inpatient deductible categories"), blank=True,
+        related_name="+",
+        help_text=_("Categories whose inpatient deductible is counted continuously within the year when referred "
+                    "within the province (起付线连续计算): a referred admission pays only what its deductible exceeds "
+                    "the deductible already borne."))
     advance_ratio = models.DecimalField(_("advance payment ratio"), default=Decimal("0.70"), **RATIO)
     advance_working_days = models.PositiveSmallIntegerField(_("advance due in (working days)"), default=10)
     final_working_days = models.PositiveSmallIntegerField(_("final payment due in (working days)"), default=15)
     manual_working_days = models.PositiveSmallIntegerField(_("manual reimbursement due in (working days)"), default=25)
-    history = HistoricalRecords(m2m_fields=[no_deposit_categories])
+    history = HistoricalRecords(m2m_fields=[no_deposit_categories, continuous_deductible_categories])
 
     class Meta:
         verbose_name = _("benefit settings")
@@ -64,7 +71,10 @@ class BenefitPolicy(models.Model):
 
 
 class BasicBenefitRule(models.Model):
-    """Basic layer: deductible and ratio by visit type and hospital level."""
+    """Basic layer: deductible and ratio by visit type, hospital level and, optionally, insurance scheme.
+
+    A rule with a scheme (金安: 职工医保 80 %, 居民医保 70 %) wins over the rule without one for that scheme's
+    claims."""
 
     region_scope = "policy__region"
     region_scope_reads_ancestors = True
@@ -73,6 +83,9 @@ class BasicBenefitRule(models.Model):
         PolicyVersion, verbose_name=_("policy version"), on_delete=models.CASCADE, related_name="basic_rules")
     visit_type = models.CharField(_("visit type"), max_length=16, choices=VisitType.choices)
     hospital_level = models.CharField(_("hospital level"), max_length=16, choices=HospitalLevel.choices)
+    scheme = models.CharField(
+        _("insurance scheme"), max_length=16, choices=Scheme.choices, blank=True,
+        help_text=_("Empty: every scheme without a rule of its own."))
     deductible = models.DecimalField(_("deductible"), **MONEY)
     ratio = models.DecimalField(_("ratio"), **RATIO)
     unreferred_ratio = models.DecimalField(
@@ -82,14 +95,16 @@ class BasicBenefitRule(models.Model):
     class Meta:
         verbose_name = _("basic layer rule")
         verbose_name_plural = _("basic layer rules")
-        ordering = ["policy_id", "visit_type", "hospital_level"]
+        ordering = ["policy_id", "visit_type", "hospital_level", "scheme"]
         constraints = [
-            models.UniqueConstraint(fields=["policy", "visit_type", "hospital_level"], name="basicrule_unique"),
+            models.UniqueConstraint(
+                fields=["policy", "visit_type", "hospital_level", "scheme"], name="basicrule_unique"),
             models.CheckConstraint(condition=Q(ratio__gte=0, ratio__lte=1), name="basicrule_ratio_range"),
         ]
 
     def __str__(self):
-        return f"{self.get_visit_type_display()} {self.get_hospital_level_display()}"
+        scheme = f" {self.get_scheme_display()}" if self.scheme else ""
+        return f"{self.get_visit_type_display()} {self.get_hospital_level_display()}{scheme}"
 
 
 class CriticalSegment(models.Model):
@@ -114,8 +129,13 @@ class CriticalSegment(models.Model):
         return f"≤{self.upper_bound or '∞'}: {self.ratio}"
 
 
+#: CategoryTilt's limits: field → the choices its codes come from. An empty list means no limit.
+TILT_LIMITS = {"hospital_levels": HospitalLevel, "visit_types": VisitType, "schemes": Scheme}
+
+
 class CategoryTilt(models.Model):
-    """A category's preferential tilt (倾斜) on the basic or critical illness layer."""
+    """A category's preferential tilt (倾斜) on the basic or critical illness layer, optionally limited to visit
+    types, hospital levels and insurance schemes (重庆 2021: basic tilt for county-level hospital inpatient care)."""
 
     region_scope = "policy__region"
     region_scope_reads_ancestors = True
@@ -132,6 +152,12 @@ class CategoryTilt(models.Model):
         _("ratio increase"), default=0, help_text=_("Added to the ratio, e.g. 0.05 for +5 points."), **RATIO)
     ratio_floor = models.DecimalField(_("ratio at least"), null=True, blank=True, **RATIO)
     cap_removed = models.BooleanField(_("annual cap removed"), default=False)
+    visit_types = models.JSONField(
+        _("only for visit types"), default=list, blank=True, help_text=_("Empty: every visit type."))
+    hospital_levels = models.JSONField(
+        _("only at hospital levels"), default=list, blank=True, help_text=_("Empty: every hospital level."))
+    schemes = models.JSONField(
+        _("only for insurance schemes"), default=list, blank=True, help_text=_("Empty: every scheme."))
     history = HistoricalRecords()
 
     class Meta:
@@ -141,6 +167,31 @@ class CategoryTilt(models.Model):
 
     def __str__(self):
         return f"{self.category} {self.get_layer_display()}"
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        for name, choices in TILT_LIMITS.items():
+            codes = getattr(self, name)
+            if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+                errors[name] = _("Give a list of codes.")
+            elif unknown := sorted(set(codes) - set(choices.values)):
+                errors[name] = _("Unknown codes: %(codes)s.") % {"codes": ", ".join(unknown)}
+            elif len(set(codes)) != len(codes):
+                errors[name] = _("A code is listed twice.")
+        if errors:
+            raise ValidationError(errors)
+
+    def limits_text(self) -> str:
+        """The limits as the slip shows them, e.g. '县级医院·住院' ('' without limits); labels in the current
+        language, so callers writing stored text activate Chinese first."""
+        parts = []
+        for name, choices in TILT_LIMITS.items():
+            labels = dict(choices.choices)
+            if codes := getattr(self, name):
+                text = "、".join(str(labels[code]) for code in codes if code in labels)
+                parts.append(f"{text}医院" if name == "hospital_levels" else text)
+        return "·".join(parts)
 
 
 class AssistanceBenefitRule(models.Model):

@@ -22,7 +22,7 @@ class Referral(models.TextChoices):
 
 
 class Layer(models.TextChoices):
-    """What a payment line records. The last two are year-to-date accumulators, not money paid to anyone."""
+    """What a payment line records. The last three are year-to-date accumulators, not money paid to anyone."""
 
     BASIC = "basic", _("Basic medical insurance")
     CRITICAL = "critical", _("Critical illness insurance")
@@ -31,6 +31,7 @@ class Layer(models.TextChoices):
     PATIENT = "patient", _("Paid by patient")
     CRITICAL_BASE = "critical_base", _("Critical illness base (accumulator)")
     ASSISTANCE_DEDUCTIBLE = "assist_deductible", _("Assistance deductible used (accumulator)")
+    BASIC_DEDUCTIBLE = "basic_deductible", _("Inpatient deductible level (accumulator)")
 
 
 class DeductibleBasis(models.TextChoices):

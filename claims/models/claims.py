@@ -28,6 +28,7 @@ class Claim(models.Model):
     """A medical bill (费用单据) of one visit."""
 
     region_scope = "region"
+    hospital_scope = "hospital"
 
     person = models.ForeignKey(Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="claims")
     # The person's region when the claim was registered: scoping and queues need no join through people.

@@ -13,6 +13,7 @@ class Hospital(models.Model):
 
     region_scope = "region"
     region_scope_reads_ancestors = True
+    hospital_scope = ""  # a hospital user sees their own hospital's record
 
     code = models.CharField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=128)
@@ -38,6 +39,7 @@ class HospitalStaff(models.Model):
     """A hospital user who may look up patients' eligibility (资格确认)."""
 
     region_scope = "hospital__region"
+    hospital_scope = "hospital"
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="hospital_staff")

@@ -19,6 +19,7 @@ class Settlement(models.Model):
     """
 
     region_scope = "claim__region"
+    hospital_scope = "claim__hospital"
 
     claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.PROTECT, related_name="settlements")
     policy = models.ForeignKey(
@@ -82,6 +83,7 @@ class PaymentLine(models.Model):
     """
 
     region_scope = "claim__region"
+    hospital_scope = "claim__hospital"
 
     settlement = models.ForeignKey(
         Settlement, verbose_name=_("settlement"), on_delete=models.PROTECT, related_name="lines")

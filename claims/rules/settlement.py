@@ -14,6 +14,13 @@ Order of work for one claim (each layer rounded half-up to the fen):
 
 Invariant, to the fen: ``basic + critical + assistance + hospital_borne + patient_pays == total_cost``.
 
+Tilts (倾斜) and the referral rule (黔南医保发〔2019〕36号 二（七）): a tilt of any layer applies only to a claim
+that was properly referred (or needed no referral) and whose visit type, hospital level and insurance scheme its
+``TiltScope`` covers; otherwise the layer is worked out without it and the slip says which tilt was withheld and why.
+
+起付线连续计算 (粤医保发〔2021〕33号 二（三）12): the year's inpatient deductible level is a running figure like the
+critical-illness base; a claim flagged ``deductible_continuous`` is charged only what its deductible exceeds that level.
+
 就高原则 (most favourable rule, never the sum): ``best_basic_rule`` / ``best_critical_rule`` /
 ``best_assistance_rule`` pick, per layer, the candidate paying the most for this claim; ``settle_best`` does that
 for all three layers in order and settles.
@@ -95,12 +102,48 @@ def _with_label(label: str, text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TiltScope:
+    """Where a category tilt applies (SPEC §4.2; 渝乡振发〔2022〕15号 问题三: "区县级医院基本医保住院"). Each set holds
+    the codes the tilt is limited to; an empty set means no limit. ``description`` names the limits on the slip."""
+
+    visit_types: frozenset[str] = frozenset()
+    hospital_levels: frozenset[str] = frozenset()
+    schemes: frozenset[str] = frozenset()
+    description: str = ""
+
+    def covers(self, claim: ClaimInput) -> bool:
+        return all(
+            not allowed or value in allowed
+            for allowed, value in (
+                (self.visit_types, claim.visit_type),
+                (self.hospital_levels, claim.hospital_level),
+                (self.schemes, claim.scheme),
+            )
+        )
+
+
+REFERRAL_MISSING = "未按规定转诊，不享受倾斜"
+
+
+def tilt_withheld(rule: BasicLayerRule | CriticalIllnessRule, claim: ClaimInput) -> str | None:
+    """Why ``rule``'s tilt does not apply to ``claim`` (slip wording), or None when it applies or there is none."""
+    if not rule.has_tilt:
+        return None
+    if not claim.properly_referred:
+        return REFERRAL_MISSING
+    if rule.scope is not None and not rule.scope.covers(claim):
+        return f"倾斜限{rule.scope.description}，本次不适用"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class BasicLayerRule:
     """Basic medical insurance (基本医保) for one visit type, hospital level and category.
 
-    ``deductible_delta`` (signed amount) and ``ratio_delta_pp`` (signed fraction, 0.05 = +5 pp) are a category
-    tilt such as Chongqing's 2021 "两升两降". A claim missing a required referral gets no tilt and is paid at
-    ``unreferred_ratio`` when the policy sets one (SPEC §4.2; 黔南医保发〔2019〕36号 (七)).
+    ``deductible_delta`` (signed amount), ``ratio_delta_pp`` (signed fraction, 0.05 = +5 pp) and ``cap_removed``
+    are a category tilt such as Chongqing's 2021 "两升两降", limited to ``scope`` when given. A claim missing a
+    required referral gets no tilt and is paid at ``unreferred_ratio`` when the policy sets one (SPEC §4.2;
+    黔南医保发〔2019〕36号 (七)).
     """
 
     deductible: Decimal
@@ -110,6 +153,8 @@ class BasicLayerRule:
     deductible_delta: Decimal = ZERO
     ratio_delta_pp: Decimal = ZERO
     label: str = ""
+    scope: TiltScope | None = None
+    cap_removed: bool = False
 
     def __post_init__(self) -> None:
         _money("deductible", self.deductible)
@@ -120,11 +165,17 @@ class BasicLayerRule:
         _money("deductible_delta", self.deductible_delta, signed=True)
         _fraction("ratio_delta_pp", self.ratio_delta_pp, lower=-ONE)
 
-    def terms(self, *, properly_referred: bool) -> tuple[Decimal, Decimal]:
-        """(deductible, ratio) in force for a claim, tilt included only for properly referred care."""
+    @property
+    def has_tilt(self) -> bool:
+        return bool(self.deductible_delta or self.ratio_delta_pp or self.cap_removed)
+
+    def terms(self, *, properly_referred: bool, tilt_applies: bool = True) -> tuple[Decimal, Decimal]:
+        """(deductible, ratio) in force for a claim, tilt included only for properly referred care in its scope."""
         if not properly_referred:
             ratio = self.ratio if self.unreferred_ratio is None else self.unreferred_ratio
             return self.deductible, ratio
+        if not tilt_applies:
+            return self.deductible, self.ratio
         return max(ZERO, self.deductible + self.deductible_delta), _clamp_ratio(self.ratio + self.ratio_delta_pp)
 
 
@@ -148,6 +199,7 @@ class CriticalIllnessRule:
     ratio_floor: Decimal | None = None
     cap_removed: bool = False
     label: str = ""
+    scope: TiltScope | None = None
 
     def __post_init__(self) -> None:
         _money("deductible", self.deductible)
@@ -158,6 +210,16 @@ class CriticalIllnessRule:
         if self.ratio_floor is not None:
             _fraction("ratio_floor", self.ratio_floor)
         _check_segments(self.segments)
+
+    @property
+    def has_tilt(self) -> bool:
+        return bool(self.deductible_reduction or self.ratio_plus_pp or self.ratio_floor is not None
+                    or self.cap_removed)
+
+    def untilted(self) -> CriticalIllnessRule:
+        """The general rule this tilt was built on: what a claim gets when the tilt is withheld."""
+        return CriticalIllnessRule(
+            deductible=self.deductible, segments=self.segments, annual_cap=self.annual_cap, label=self.label)
 
     def effective(self) -> CriticalIllnessRule:
         """The same rule with its category tilt applied and the tilt fields cleared."""
@@ -248,7 +310,11 @@ class AssistanceRule:
 class ClaimInput:
     """One claim's amounts and flags. Out-of-catalog cost (目录外费用) is the total minus the policy scope.
 
-    ``properly_referred`` is False only when a referral (转诊) was required and is missing.
+    ``properly_referred`` is False only when a referral (转诊) was required and is missing (and the policy makes
+    tilts depend on it). ``visit_type``, ``hospital_level`` and ``scheme`` are the codes a ``TiltScope`` is matched
+    against. ``accrues_deductible``: the basic deductible this claim bears raises the year's inpatient deductible
+    level; ``deductible_continuous``: this claim is charged only what its deductible exceeds that level
+    (起付线连续计算); ``continuity_withheld`` says on the slip why a person the rule is for does not get it.
     """
 
     total_cost: Decimal
@@ -256,6 +322,12 @@ class ClaimInput:
     is_poverty_target: bool = False
     special_disease_quota: Decimal | None = None
     properly_referred: bool = True
+    visit_type: str = ""
+    hospital_level: str = ""
+    scheme: str = ""
+    accrues_deductible: bool = False
+    deductible_continuous: bool = False
+    continuity_withheld: str = ""
 
     def __post_init__(self) -> None:
         _money("total_cost", self.total_cost)
@@ -279,6 +351,7 @@ class YearToDate:
     critical_paid: Decimal = ZERO
     assistance_paid: Decimal = ZERO
     assistance_deductible_used: Decimal = ZERO
+    basic_deductible_level: Decimal = ZERO
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -292,6 +365,7 @@ class YearToDate:
             critical_paid=self.critical_paid + result.critical,
             assistance_paid=self.assistance_paid + result.assistance,
             assistance_deductible_used=self.assistance_deductible_used + result.assistance_deductible_consumed,
+            basic_deductible_level=self.basic_deductible_level + result.basic_deductible_contribution,
         )
 
 
@@ -309,6 +383,7 @@ class SettlementResult:
     critical_base_contribution: Decimal
     assistance_deductible_consumed: Decimal
     steps: tuple[Step, ...] = ()
+    basic_deductible_contribution: Decimal = ZERO
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -390,40 +465,87 @@ def _cap_note(cap: Decimal, paid: Decimal, amount: Decimal, *, name: str = "年�
     return f"；{name} {_yuan(cap)}，已付 {_yuan(paid)}，本次限 {_yuan(amount)}"
 
 
-def _basic_layer(rule: BasicLayerRule | None, *, scope: Decimal, referred: bool, paid_ytd: Decimal) -> _Layer:
+def _withheld_note(claim: ClaimInput, rules: Iterable[BasicLayerRule | CriticalIllnessRule]) -> str:
+    """'（未按规定转诊，不享受倾斜：低保对象倾斜、特困人员倾斜）' for the tilts among ``rules`` this claim cannot have,
+    grouped by reason; '' when there are none."""
+    by_reason: dict[str, list[str]] = {}
+    for rule in rules:
+        reason = tilt_withheld(rule, claim)
+        if reason is not None:
+            labels = by_reason.setdefault(reason, [])
+            if rule.label and rule.label not in labels:
+                labels.append(rule.label)
+    if not by_reason:
+        return ""
+    return "（" + "；".join(
+        f"{reason}：{'、'.join(labels)}" if labels else reason for reason, labels in by_reason.items()) + "）"
+
+
+def _applied_note(rule: BasicLayerRule | CriticalIllnessRule, claim: ClaimInput) -> str:
+    """'（倾斜限县级/二级医院·住院，本次适用）' for a limited tilt this claim gets; '' otherwise."""
+    if rule.has_tilt and rule.scope is not None and tilt_withheld(rule, claim) is None:
+        return f"（倾斜限{rule.scope.description}，本次适用）"
+    return ""
+
+
+def _basic_layer(
+    rule: BasicLayerRule | None, claim: ClaimInput, *, scope: Decimal, ytd: YearToDate, withheld: str
+) -> tuple[_Layer, Decimal]:
+    """Returns the layer and what this claim adds to the year's inpatient deductible level."""
     if rule is None:
-        return _Layer(ZERO, ("基本医保", "不适用 → 0.00"))
-    deductible, ratio = rule.terms(properly_referred=referred)
-    referral_note = "" if referred else "（未按规定转诊，不享受倾斜）"
-    if scope <= deductible:
-        detail = f"政策范围内 {_yuan(scope)} 未超过起付线 {_yuan(deductible)} → 0.00{referral_note}"
-        return _Layer(ZERO, ("基本医保", _with_label(rule.label, detail)))
-    raw = (scope - deductible) * ratio
+        return _Layer(ZERO, ("基本医保", "不适用 → 0.00")), ZERO
+    referred = claim.properly_referred
+    tilt_applies = tilt_withheld(rule, claim) is None
+    deductible, ratio = rule.terms(properly_referred=referred, tilt_applies=tilt_applies)
+    referral_note = _applied_note(rule, claim) + (withheld or ("" if referred else f"（{REFERRAL_MISSING}）"))
+    if claim.continuity_withheld:
+        referral_note += f"（起付线连续计算不适用：{claim.continuity_withheld}）"
+    level = ytd.basic_deductible_level
+    charged = deductible
+    continuity = ""
+    if claim.deductible_continuous:
+        charged = max(ZERO, deductible - level)
+        continuity = f"起付线连续计算：{_yuan(deductible)} − 本年已付起付线 {_yuan(level)} → {_yuan(charged)}；"
+    borne = min(scope, charged)
+    # The level is the highest deductible borne this year; a continuous claim tops it up by what it bore (never
+    # past its own deductible), any other claim raises it to what it bore when that is higher.
+    contribution = ZERO
+    if claim.accrues_deductible:
+        contribution = borne if claim.deductible_continuous else max(ZERO, borne - level)
+    if scope <= charged:
+        detail = f"{continuity}政策范围内 {_yuan(scope)} 未超过起付线 {_yuan(charged)} → 0.00{referral_note}"
+        return _Layer(ZERO, ("基本医保", _with_label(rule.label, detail))), contribution
+    raw = (scope - charged) * ratio
     amount = round_fen(raw)
-    detail = f"({_yuan(scope)} − {_yuan(deductible)}) × {_pct(ratio)} {_rounded(raw)}{referral_note}"
-    room = max(ZERO, rule.annual_cap - paid_ytd)
+    detail = f"{continuity}({_yuan(scope)} − {_yuan(charged)}) × {_pct(ratio)} {_rounded(raw)}{referral_note}"
+    room = max(ZERO, rule.annual_cap - ytd.basic_paid)
     if amount > room:
-        amount = room
-        detail += _cap_note(rule.annual_cap, paid_ytd, amount)
-    return _Layer(amount, ("基本医保", _with_label(rule.label, detail)))
+        if rule.cap_removed and tilt_applies and referred:
+            detail += f"；倾斜不设年度封顶（{_yuan(rule.annual_cap)}）"
+        else:
+            amount = room
+            detail += _cap_note(rule.annual_cap, ytd.basic_paid, amount)
+    return _Layer(amount, ("基本医保", _with_label(rule.label, detail))), contribution
 
 
 def _critical_layer(
-    rule: CriticalIllnessRule | None, *, before: Decimal, contribution: Decimal, paid_ytd: Decimal
+    rule: CriticalIllnessRule | None, claim: ClaimInput, *, before: Decimal, contribution: Decimal,
+    paid_ytd: Decimal, withheld: str,
 ) -> _Layer:
     """Annual and cumulative: this claim gets f(cumulative after) − f(cumulative before), rounded once."""
     if rule is None:
         return _Layer(ZERO, ("大病保险", "不适用 → 0.00"))
-    effective = rule.effective()
+    effective = (rule if tilt_withheld(rule, claim) is None else rule.untilted()).effective()
+    withheld = _applied_note(rule, claim) + withheld
     after = before + contribution
     deductible = effective.deductible
     if after <= deductible:
-        detail = f"年度累计 {_yuan(after)} 未超过起付线 {_yuan(deductible)} → 0.00"
+        detail = f"年度累计 {_yuan(after)} 未超过起付线 {_yuan(deductible)} → 0.00{withheld}"
         return _Layer(ZERO, ("大病保险", _with_label(rule.label, detail)))
     # The slip shows the band arithmetic before any cap, then the cap note, so every printed equation is true.
     uncapped = _band_total(effective.segments, before - deductible, after - deductible)
     amount = round_fen(_payable(effective, after) - _payable(effective, before))
-    detail = f"{_critical_formula(effective, before, after)} {_rounded(uncapped)}"
+    detail = f"{_critical_formula(effective, before, after)} {_rounded(uncapped)}{withheld}"
     if effective.annual_cap is not None:
         amount = min(amount, max(ZERO, effective.annual_cap - paid_ytd))
         if amount != round_fen(uncapped):
@@ -485,18 +607,26 @@ def settle(
     assistance: AssistanceRule | None,
     out_of_catalog_limit: Decimal | None,
     ytd: YearToDate,
+    basic_candidates: Iterable[BasicLayerRule] = (),
+    critical_candidates: Iterable[CriticalIllnessRule] = (),
 ) -> SettlementResult:
-    """Settle one claim through quota, out-of-catalog control and the three layers. A None rule pays 0."""
+    """Settle one claim through quota, out-of-catalog control and the three layers. A None rule pays 0.
+
+    ``basic_candidates`` / ``critical_candidates``: the rules the layer's rule was chosen from (就高), so that the
+    slip names every tilt this claim could not have and why (referral, visit type, hospital level, scheme)."""
     remaining = _apply_quota(claim)
     catalog = _out_of_catalog_excess(remaining, limit=out_of_catalog_limit, applies=claim.is_poverty_target)
-    basic_layer = _basic_layer(
-        basic, scope=remaining.policy_scope, referred=claim.properly_referred, paid_ytd=ytd.basic_paid
+    basic_layer, deductible_contribution = _basic_layer(
+        basic, claim, scope=remaining.policy_scope, ytd=ytd,
+        withheld=_withheld_note(claim, [*basic_candidates, *([basic] if basic else [])]),
     )
     # 大病保险's base is what the person still bears of the policy scope after 基本医保, whatever the rule is,
     # so the yearly cumulative stays right even for claims where the layer does not apply.
     borne_after_basic = remaining.policy_scope - basic_layer.amount
     critical_layer = _critical_layer(
-        critical, before=ytd.critical_base_cumulative, contribution=borne_after_basic, paid_ytd=ytd.critical_paid
+        critical, claim, before=ytd.critical_base_cumulative, contribution=borne_after_basic,
+        paid_ytd=ytd.critical_paid,
+        withheld=_withheld_note(claim, [*critical_candidates, *([critical] if critical else [])]),
     )
     assistance_layer, deductible_consumed = _assistance_layer(
         assistance, borne_after_basic=borne_after_basic, critical=critical_layer.amount, ytd=ytd
@@ -537,6 +667,7 @@ def settle(
         critical_base_contribution=borne_after_basic,
         assistance_deductible_consumed=deductible_consumed,
         steps=tuple(steps),
+        basic_deductible_contribution=deductible_contribution,
     )
 
 
@@ -617,6 +748,7 @@ def settle_best(
     ytd: YearToDate,
 ) -> SettlementResult:
     """Pick the most favourable variant layer by layer (就高, in layer order), then settle with those."""
+    basic_options, critical_options = list(basic_options), list(critical_options)
     basic = best_basic_rule(claim, basic_options, ytd=ytd)
     critical = best_critical_rule(claim, critical_options, basic=basic, ytd=ytd)
     assistance = best_assistance_rule(claim, assistance_options, basic=basic, critical=critical, ytd=ytd)
@@ -627,4 +759,6 @@ def settle_best(
         assistance=assistance,
         out_of_catalog_limit=out_of_catalog_limit,
         ytd=ytd,
+        basic_candidates=basic_options,
+        critical_candidates=critical_options,
     )

@@ -252,8 +252,9 @@ def _settle_chunk(person_ids: list[int], claim_ids: list[int], *, by, cache: _Ru
         _lock_people(person_ids)
         # Read after the lock, as settle_claim does: what the database holds now is what gets settled.
         claims = list(Claim.objects.filter(pk__in=claim_ids).order_by())
-        # The few hospitals and regions once each, rather than joined (and built) again for every claim.
-        hospitals = Hospital.objects.in_bulk({claim.hospital_id for claim in claims})
+        # The few hospitals and regions once each, rather than joined (and built) again for every claim; the
+        # hospital's region decides whether a referral stayed in the province (起付线连续计算).
+        hospitals = Hospital.objects.select_related("region").in_bulk({claim.hospital_id for claim in claims})
         regions = Region.objects.in_bulk({claim.region_id for claim in claims})
         for claim in claims:
             claim.hospital, claim.region = hospitals[claim.hospital_id], regions[claim.region_id]

@@ -4,6 +4,8 @@
 
     receive_batch              → received      clerk (add_hospitalbatch): lines, declared total, 70 % advance due
                                                10 working days after receipt
+    submit_batch               → received      the hospital itself (claims.submit_batch, its own hospital only),
+                                               received the day it is submitted
     pay_advance   received     → advance_paid  claims.pay_batch; the final payment falls due 15 working days after
                                                the advance payment date
     audit         advance_paid → audited       claims.audit_batch; every line approved or rejected with a reason;
@@ -32,6 +34,7 @@ from types import MethodType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Subquery
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_fsm import has_transition_perm, transition
@@ -52,9 +55,10 @@ from claims.services.reimbursement import (
     save_transition,
 )
 from enrollment.money import ZERO, to_fen
-from enrollment.scoping import user_can_reach_region
+from enrollment.scoping import user_can_reach_region, user_hospital_id
 
-__all__ = ["BATCH_ACTIONS", "audit", "available_batch_actions", "pay_advance", "pay_final", "receive_batch"]
+__all__ = ["BATCH_ACTIONS", "audit", "available_batch_actions", "pay_advance", "pay_final", "receive_batch",
+           "submit_batch"]
 
 _STATE = HospitalBatch._meta.get_field("state")
 _MAX_LISTED_ERRORS = 20
@@ -140,6 +144,27 @@ def receive_batch(*, hospital: Hospital, period: tuple[dt.date, dt.date], receiv
         raise PermissionDenied(_("You do not have the permission to register hospital batches."))
     if not user_can_reach_region(by, hospital.region):
         raise PermissionDenied(_("This hospital belongs to a region you do not work for."))
+    return _register_batch(hospital=hospital, period=period, received_on=received_on, claims=claims, by=by,
+                           number=number, note=note)
+
+
+def submit_batch(*, period: tuple[dt.date, dt.date], claims: Iterable[Claim | int], by,
+                 note: str = "") -> HospitalBatch:
+    """A hospital user declares (申报) settled claims of their own hospital; the bureau receives the declaration the
+    day it is submitted (Beijing time), so the advance falls due counting from today. Same checks as
+    ``receive_batch``; the hospital is the user's own, never one they name."""
+    if not by.has_perm("claims.submit_batch"):
+        raise PermissionDenied(_("You do not have the permission to submit batches."))
+    hospital_id = user_hospital_id(by)
+    if hospital_id is None:
+        raise PermissionDenied(_("Your account is not linked to a hospital."))
+    hospital = Hospital.objects.select_related("region").get(pk=hospital_id)
+    return _register_batch(hospital=hospital, period=period, received_on=timezone.localdate(), claims=claims, by=by,
+                           note=note or _("Submitted by the hospital"))
+
+
+def _register_batch(*, hospital: Hospital, period: tuple[dt.date, dt.date], received_on: dt.date,
+                    claims: Iterable[Claim | int], by, number: str | None = None, note: str = "") -> HospitalBatch:
     period_start, period_end = period
     if period_start > period_end:
         raise ValidationError(_("The period ends before it starts."), code="period_order")
@@ -222,30 +247,53 @@ def pay_advance(*, batch: HospitalBatch, by, paid_on: dt.date, reference: str, n
     return run_atomically(batch, work)
 
 
-def audit(*, batch: HospitalBatch, by, rejections: Mapping[int | Claim, str], note: str = "") -> HospitalBatch:
-    """Audit the batch: the claims in ``rejections`` ({claim id: reason}) are rejected, every other line approved.
+def audit(*, batch: HospitalBatch, by, rejections: Mapping[int | Claim, str],
+          deductions: Mapping[int | Claim, tuple[Decimal, str]] | None = None, note: str = "") -> HospitalBatch:
+    """Audit the batch: the claims in ``rejections`` ({claim id: reason}) are rejected, the claims in
+    ``deductions`` ({claim id: (amount, reason)}) approved less the amount deducted (扣减), every other line approved.
 
-    ``approved_total`` is the sum of the approved lines; ``final_amount = approved_total − advance_amount`` (negative:
-    the advance exceeded what was approved and the difference is recovered from the hospital).
+    ``approved_total`` is the sum over approved lines of declared amount − deduction; ``final_amount =
+    approved_total − advance_amount`` (negative: the advance exceeded what was approved and the difference is
+    recovered from the hospital).
     """
     require_transition(batch, _to_audited, by, action=_("The audit"))
     reasons: dict[int, str] = {}
     for claim, reason in rejections.items():
         claim_id = claim.pk if isinstance(claim, Claim) else int(claim)
         reasons[claim_id] = required_text(reason, label=_("The reason for rejecting a claim"), max_length=300)
+    deducted: dict[int, tuple[Decimal, str]] = {}
+    for claim, (amount, reason) in (deductions or {}).items():
+        claim_id = claim.pk if isinstance(claim, Claim) else int(claim)
+        deducted[claim_id] = (Decimal(amount), required_text(
+            reason, label=_("The reason for a deduction"), max_length=300))
     lines = list(batch.lines.select_related("claim"))
-    unknown = sorted(set(reasons) - {line.claim_id for line in lines})
+    unknown = sorted((set(reasons) | set(deducted)) - {line.claim_id for line in lines})
     if unknown:
         raise ValidationError(
             _("These claims are not in the batch: %(ids)s.") % {"ids": ", ".join(map(str, unknown))},
             code="not_in_batch")
+    errors = []
+    for line in lines:
+        if line.claim_id not in deducted:
+            continue
+        amount = deducted[line.claim_id][0]
+        if line.claim_id in reasons:
+            errors.append(_("Claim %(claim)s is both rejected and reduced; choose one.") % {"claim": line.claim.number})
+        elif amount != amount.quantize(Decimal("0.01")) or not (ZERO < amount <= line.declared_amount):
+            errors.append(_("Claim %(claim)s: the deduction %(amount)s must be more than 0 and at most the declared "
+                            "amount %(declared)s, in yuan and fen.")
+                          % {"claim": line.claim.number, "amount": amount, "declared": line.declared_amount})
+    if errors:
+        raise ValidationError(errors, code="bad_deduction")
 
     approved_total = Decimal("0.00")
     for line in lines:
         line.approved = line.claim_id not in reasons
-        line.rejection_reason = reasons.get(line.claim_id, "")
+        amount, deduction_reason = deducted.get(line.claim_id, (ZERO, ""))
+        line.deduction = amount if line.approved else ZERO
+        line.rejection_reason = reasons.get(line.claim_id, deduction_reason)
         if line.approved:
-            approved_total += line.declared_amount
+            approved_total += line.declared_amount - line.deduction
 
     def work():
         from_state = batch.state
@@ -254,12 +302,13 @@ def audit(*, batch: HospitalBatch, by, rejections: Mapping[int | Claim, str], no
         batch.final_amount = to_fen(approved_total - batch.advance_amount)
         batch.auditor = by
         save_transition(batch, by=by, reason="audit")
-        bulk_update_with_history(lines, BatchLine, ["approved", "rejection_reason"], batch_size=500,
+        bulk_update_with_history(lines, BatchLine, ["approved", "rejection_reason", "deduction"], batch_size=500,
                                  default_user=by, default_change_reason="audit")
         _log(batch, action="audit", from_state=from_state, by=by,
-             note=note or _("%(rejected)d of %(count)d claims rejected; approved %(approved)s, final %(final)s")
-             % {"rejected": len(reasons), "count": len(lines), "approved": batch.approved_total,
-                "final": batch.final_amount})
+             note=note or _("%(rejected)d of %(count)d claims rejected, %(reduced)d reduced; approved %(approved)s, "
+                            "final %(final)s")
+             % {"rejected": len(reasons), "reduced": len(deducted), "count": len(lines),
+                "approved": batch.approved_total, "final": batch.final_amount})
         return batch
 
     return run_atomically(batch, work)

@@ -61,6 +61,7 @@ __all__ = [
     "available_case_actions",
     "exempt",
     "initial_review",
+    "lift_exemption",
     "pay",
     "re_review",
     "refuse",
@@ -241,6 +242,15 @@ def _to_exempt(case):
     pass
 
 
+def _is_exempt(case) -> bool:
+    return case.exempt
+
+
+@transition(field=_STATE, source=_ANY_OPEN, target=None, permission=_HEAD, conditions=[_is_exempt])
+def _to_exemption_lifted(case):
+    pass
+
+
 @transition(field=_STATE, source=_ANY_OPEN, target=CaseState.REFUSED, permission=_DECIDER)
 def _to_refused(case):
     pass
@@ -259,6 +269,7 @@ CASE_ACTIONS: dict[str, tuple[Callable, str]] = {
     "return_for_documents": (_to_returned, gettext_lazy("Return for documents (退回补件)")),
     "resubmit": (_to_resubmitted, gettext_lazy("Documents resubmitted")),
     "exempt": (_to_exempt, gettext_lazy("Exempt from the clock")),
+    "lift_exemption": (_to_exemption_lifted, gettext_lazy("Lift the exemption")),
     "refuse": (_to_refused, gettext_lazy("Refuse payment (不予支付)")),
     "withdraw": (_to_withdrawn, gettext_lazy("Withdrawn by the applicant (撤回)")),
 }
@@ -510,6 +521,42 @@ def exempt(*, case: ReimbursementCase, by, kind: str, reason: str) -> Reimbursem
         case.sla_due_on, case.sla_provisional = None, False
         save_transition(case, by=by, reason="exempt")
         _log(case, action="exempt", from_state=state, by=by, note=reason)
+        return case
+
+    return run_atomically(case, work)
+
+
+def lift_exemption(*, case: ReimbursementCase, by, reason: str, on: dt.date | None = None) -> ReimbursementCase:
+    """Lift an exemption (解除挂起): the clock runs again with the working days that were left when it was exempted.
+
+    The exempted span is recorded as a closed clock pause, so the deadline — and every later recomputation after a
+    calendar change or a resubmission — counts it exactly like a wait for documents. A case that is waiting for
+    documents when the exemption is lifted stays paused; its clock resumes on resubmission.
+    """
+    require_transition(case, _to_exemption_lifted, by, action=_("Lifting the exemption"),
+                       condition_message=_("The case is not exempted from the clock."))
+    reason = required_text(reason, label=_("The reason for lifting the exemption"), max_length=300)
+    exempted_at = case.events.filter(transition="exempt").order_by("-at").values_list("at", flat=True).first()
+    exempted_on = timezone.localdate(exempted_at) if exempted_at else case.received_on
+    on = check_date(on or _today(), label=_("The date the exemption is lifted"), not_before=exempted_on)
+
+    def work():
+        state = case.state
+        _to_exemption_lifted(case)
+        case.exempt, case.exempt_kind, case.exempt_reason, case.exempt_signed_off_by = False, "", "", None
+        open_pause = case.pauses.filter(resumed_on__isnull=True).first()
+        span_end = min(on, open_pause.paused_on) if open_pause else on
+        if span_end > exempted_on:
+            note = _("Exempted from the clock; lifted: %(reason)s") % {"reason": reason}
+            SlaPause.objects.create(case=case, paused_on=exempted_on, resumed_on=span_end, paused_by=by,
+                                    reason=note[:300])
+        if open_pause is None:
+            closed = list(case.pauses.filter(resumed_on__isnull=False).values_list("paused_on", "resumed_on"))
+            deadline = deadline_with_pauses(
+                work_calendar(), received_on=case.received_on, allowance=case.sla_working_days, pauses=closed)
+            case.sla_due_on, case.sla_provisional = deadline.due_on, deadline.provisional
+        save_transition(case, by=by, reason="lift_exemption")
+        _log(case, action="lift_exemption", from_state=state, by=by, note=reason)
         return case
 
     return run_atomically(case, work)

@@ -44,14 +44,14 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from enrollment.models import Enrollment, Identity, IdentityCategory, Person, PolicyVersion, Region
-from enrollment.models.choices import FundingSource
+from enrollment.models.choices import FundingSource, Scheme
 
-from ..models import Claim, PaymentLine, Settlement, SpecialDisease
-from ..models.choices import DeductibleBasis, Layer, Referral
+from ..models import CategoryTilt, Claim, PaymentLine, Settlement, SpecialDisease
+from ..models.choices import DeductibleBasis, Layer, Referral, VisitType
 from ..models.claims import ClaimStatus
 from ..rules.settlement import (
     AssistanceRule,
@@ -59,6 +59,7 @@ from ..rules.settlement import (
     ClaimInput,
     CriticalIllnessRule,
     SettlementResult,
+    TiltScope,
     YearToDate,
     best_assistance_rule,
     best_basic_rule,
@@ -87,8 +88,6 @@ __all__ = [
 
 ONE = Decimal(1)
 ZERO = Decimal("0.00")
-# A basic tilt with "cap removed": the largest amount a money column holds, so no year can reach it.
-NO_CAP = Decimal("999999999999.99")
 
 #: Claim fields a correction may change. Person, region and number identify the claim: a bill booked to the wrong
 #: person is reversed and registered again.
@@ -158,6 +157,7 @@ class SettlementPreview:
         accumulators = (
             (Layer.CRITICAL_BASE, result.critical_base_contribution),
             (Layer.ASSISTANCE_DEDUCTIBLE, result.assistance_deductible_consumed),
+            (Layer.BASIC_DEDUCTIBLE, result.basic_deductible_contribution),
         )
         rows += [(layer.value, amount, "") for layer, amount in accumulators if amount]
         return rows
@@ -178,6 +178,46 @@ def _valid_categories(standing: Eligibility) -> list[tuple[IdentityCategory, Ide
 
 def _tilt_label(category: IdentityCategory) -> str:
     return f"{category.name}倾斜"
+
+
+def _choice_zh(choices, code: str) -> str:
+    """A choice's label in Chinese whatever the request's language: steps are stored and printed on the slip."""
+    with translation.override("zh-hans"):
+        return str(dict(choices.choices)[code])
+
+
+def _tilt_scope(tilt: CategoryTilt) -> TiltScope | None:
+    """The engine's view of the tilt's limits (None without limits), kept on the row: a batch reuses the rows of a
+    policy version for thousands of claims."""
+    scope = getattr(tilt, "_engine_scope", False)
+    if scope is False:
+        scope = None
+        if tilt.visit_types or tilt.hospital_levels or tilt.schemes:
+            with translation.override("zh-hans"):
+                description = tilt.limits_text()
+            scope = TiltScope(
+                visit_types=frozenset(tilt.visit_types), hospital_levels=frozenset(tilt.hospital_levels),
+                schemes=frozenset(tilt.schemes), description=description)
+        tilt._engine_scope = scope
+    return scope
+
+
+def _province_code(region: Region) -> str:
+    """The province of a region: the first two digits of its administrative code (GB/T 2260)."""
+    return region.code[:2]
+
+
+def _continuity(claim: Claim, rules: BenefitRules, held) -> tuple[bool, str]:
+    """起付线连续计算 (粤医保发〔2021〕33号 二（三）12) for an inpatient claim: (applies, why not on the slip). Only
+    for a person holding a category the version lists, referred (转诊) to a hospital in the claim region's province.
+    """
+    if not any(category.pk in rules.continuous_deductible_category_ids for category, _ in held):
+        return False, ""
+    if claim.referral != Referral.REFERRED:
+        return False, "未按规定转诊"
+    if _province_code(claim.hospital.region) != _province_code(claim.region):
+        return False, "省外就医"
+    return True, ""
 
 
 #: Reads a per-capita disposable income figure: (region, year, DeductibleBasis) → amount or None. The batch path
@@ -302,35 +342,38 @@ def _resolve_layers(
     held = _valid_categories(standing)
     referred = claim.referral != Referral.MISSING
     tilts_allowed = referred or not settings.tilt_requires_referral
+    scheme = standing.enrollment.scheme
 
+    # Tilted candidates are built even when the referral rule withholds them: the engine then works the claim out
+    # without them and names them on the slip (黔南 二（七）), for every layer alike.
     basic_options: list[tuple[BasicLayerRule, IdentityCategory | None]] = []
-    row = rules.basic_rule(claim.visit_type, claim.hospital.level)
+    row = rules.basic_rule(claim.visit_type, claim.hospital.level, scheme)
     if row is not None:
         # When tilts survive a missing referral, the unreferred ratio becomes the base the tilt is added to.
         base_ratio = row.ratio
         if not referred and tilts_allowed and row.unreferred_ratio is not None:
             base_ratio = row.unreferred_ratio
-        unreferred_label = "" if referred else "未按规定转诊"
+        unreferred_label = "未按规定转诊" if not referred and tilts_allowed else ""
+        scheme_label = _choice_zh(Scheme, row.scheme) if row.scheme else ""
         basic_options.append((BasicLayerRule(
             deductible=row.deductible, ratio=base_ratio, annual_cap=settings.basic_annual_cap,
-            unreferred_ratio=row.unreferred_ratio, label=unreferred_label if tilts_allowed else "",
+            unreferred_ratio=row.unreferred_ratio, label=" ".join(filter(None, (scheme_label, unreferred_label))),
         ), None))
-        if tilts_allowed:
-            for category, _identity in held:
-                tilt = rules.tilt(Layer.BASIC, category.pk)
-                if tilt is None:
-                    continue
-                target = base_ratio + tilt.ratio_plus
-                if tilt.ratio_floor is not None:
-                    target = max(target, tilt.ratio_floor)
-                basic_options.append((BasicLayerRule(
-                    deductible=row.deductible, ratio=base_ratio,
-                    annual_cap=NO_CAP if tilt.cap_removed else settings.basic_annual_cap,
-                    unreferred_ratio=row.unreferred_ratio,
-                    deductible_delta=-round_fen(row.deductible * tilt.deductible_reduction),
-                    ratio_delta_pp=min(ONE, target) - base_ratio,
-                    label=" ".join(filter(None, (_tilt_label(category), unreferred_label))),
-                ), category))
+        for category, _identity in held:
+            tilt = rules.tilt(Layer.BASIC, category.pk)
+            if tilt is None:
+                continue
+            target = base_ratio + tilt.ratio_plus
+            if tilt.ratio_floor is not None:
+                target = max(target, tilt.ratio_floor)
+            basic_options.append((BasicLayerRule(
+                deductible=row.deductible, ratio=base_ratio, annual_cap=settings.basic_annual_cap,
+                unreferred_ratio=row.unreferred_ratio,
+                deductible_delta=-round_fen(row.deductible * tilt.deductible_reduction),
+                ratio_delta_pp=min(ONE, target) - base_ratio, cap_removed=tilt.cap_removed,
+                label=" ".join(filter(None, (scheme_label, _tilt_label(category), unreferred_label))),
+                scope=_tilt_scope(tilt),
+            ), category))
 
     critical_options: list[tuple[CriticalIllnessRule, IdentityCategory | None]] = []
     if rules.segments:
@@ -345,6 +388,7 @@ def _resolve_layers(
             critical_options.append((CriticalIllnessRule(
                 **general, deductible_reduction=tilt.deductible_reduction, ratio_plus_pp=tilt.ratio_plus,
                 ratio_floor=tilt.ratio_floor, cap_removed=tilt.cap_removed, label=_tilt_label(category),
+                scope=_tilt_scope(tilt),
             ), category))
 
     assistance_options: list[tuple[AssistanceRule, tuple]] = []
@@ -360,12 +404,20 @@ def _resolve_layers(
     is_poverty_target = any(
         category.pk in rules.assistance or category.pk in rules.subsidised_category_ids for category, _ in held)
     disease = _special_disease(rules, claim)
+    inpatient = claim.visit_type == VisitType.INPATIENT
+    continuous, continuity_withheld = _continuity(claim, rules, held) if inpatient else (False, "")
     bill = ClaimInput(
         total_cost=claim.total_cost,
         policy_scope_cost=claim.policy_scope_cost,
         is_poverty_target=is_poverty_target,
         special_disease_quota=disease.quota if disease else None,
-        properly_referred=referred or not settings.tilt_requires_referral,
+        properly_referred=tilts_allowed,
+        visit_type=claim.visit_type,
+        hospital_level=claim.hospital.level,
+        scheme=scheme,
+        accrues_deductible=inpatient,
+        deductible_continuous=continuous,
+        continuity_withheld=continuity_withheld,
     )
     basic = best_basic_rule(bill, [rule for rule, _ in basic_options], ytd=ytd)
     critical = best_critical_rule(bill, [rule for rule, _ in critical_options], basic=basic, ytd=ytd)
@@ -374,6 +426,8 @@ def _resolve_layers(
     result = settle(
         bill, basic=basic, critical=critical, assistance=assistance,
         out_of_catalog_limit=settings.out_of_catalog_limit, ytd=ytd,
+        basic_candidates=[rule for rule, _ in basic_options],
+        critical_candidates=[rule for rule, _ in critical_options],
     )
 
     basic_category = _pick(basic_options, basic)
@@ -464,7 +518,7 @@ def _booking(claim: Claim, preview: SettlementPreview, *, by) -> tuple[dict, lis
 
 def _settle_locked(claim: Claim, *, by) -> Settlement:
     """Settle `claim` as stored; the caller holds the person's lock inside a transaction."""
-    fresh = Claim.objects.select_related("hospital", "region").get(pk=claim.pk)
+    fresh = Claim.objects.select_related("hospital__region", "region").get(pk=claim.pk)
     _refuse_unsettleable(fresh, has_live_settlement=fresh.status == ClaimStatus.SETTLED
                          or fresh.settlements.filter(reversed_at__isnull=True).exists())
     preview = _resolve(fresh, exclude_own_lines=False)

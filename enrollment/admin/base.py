@@ -25,7 +25,14 @@ from django.utils.translation import gettext_lazy as _
 from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
 from ..idnumbers import mask_id_number, parse_id_number
 from ..models import Region
-from ..scoping import scope_queryset, sees_everything, subtree_ids, user_region_paths, visible_regions
+from ..scoping import (
+    at_province_level,
+    scope_queryset,
+    sees_everything,
+    subtree_ids,
+    user_region_paths,
+    visible_regions,
+)
 
 _LOOKS_LIKE_ID = re.compile(r"^(\d{15}|\d{17}[\dX])$")
 
@@ -461,3 +468,20 @@ def today() -> date:
 def exists_for_person(model, *conditions: Q, **lookups):
     """Exists(...) over a person's related rows: filters on people must not join (a join repeats the person)."""
     return Exists(model.objects.filter(*conditions, person=OuterRef("pk"), **lookups))
+
+
+class ProvinceWritesMixin:
+    """Reference data shared by every region (`roles.PROVINCE_WRITES`): read by whoever may view it, added,
+    changed, deleted and acted upon only by users at province level."""
+
+    def _at_province(self, request) -> bool:
+        return at_province_level(request.user)
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and self._at_province(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._at_province(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._at_province(request)

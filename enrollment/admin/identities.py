@@ -11,6 +11,7 @@ from .base import (
     EstimatedCountPaginator,
     ImportLinkMixin,
     PersonRowAdminMixin,
+    ProvinceWritesMixin,
     RegionScopedAdminMixin,
     SafeExportMixin,
     ValidTodayFilter,
@@ -19,7 +20,7 @@ from .base import (
 
 
 @admin.register(IdentityCategory)
-class IdentityCategoryAdmin(SimpleHistoryAdmin):
+class IdentityCategoryAdmin(ProvinceWritesMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "certified_by", "is_monitored", "sort_order")
     list_filter = ("certified_by", "is_monitored")
     search_fields = ("code", "name")

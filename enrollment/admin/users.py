@@ -1,31 +1,49 @@
-"""Staff accounts: roles (groups) and the regions each user works for. Managed by 系统管理员 and superusers only."""
+"""Staff accounts: roles (groups) and the regions each user works for. Managed by 系统管理员 and superusers only.
 
+An administrator below the top manages only the accounts within reach (`scoping.reachable_users`: every region of
+the account lies within the administrator's regions). Others' accounts are absent from the list and 404 on every
+page (change, password, history, delete). Roles offered are the role table's; regions offered are the
+administrator's own subtree; an administrator cannot change their own roles or regions (no self-promotion into a
+business role), and only a superuser makes superusers.
+"""
+
+from django import forms
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from ..models import RegionMembership
-from ..roles import ADMIN
-from ..scoping import visible_regions
+from ..roles import ROLE_PERMISSIONS
+from ..scoping import reachable_users, sees_everything, visible_regions
+from .base import NotFoundMixin
 
-_MANAGER_CACHE = "_admin_manages_users"
 
-
-def manages_users(user) -> bool:
-    if not (user.is_active and user.is_staff):
-        return False
-    if user.is_superuser:
+def user_is_within_reach(manager, account) -> bool:
+    if account is None or account.pk is None or sees_everything(manager):
         return True
-    cached = getattr(user, _MANAGER_CACHE, None)
-    if cached is None:
-        cached = user.groups.filter(name=ADMIN).exists()
-        setattr(user, _MANAGER_CACHE, cached)
-    return cached
+    return reachable_users(User.objects.filter(pk=account.pk), manager).exists()
+
+
+class RegionMembershipFormSet(forms.BaseInlineFormSet):
+    """A manager below the top must leave every account with at least one region: an account without one would
+    fall out of their reach (and nobody's region scope would apply to it)."""
+
+    def clean(self):
+        super().clean()
+        if getattr(self, "manager_sees_everything", True):
+            return
+        kept = [form for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("region")]
+        if not kept:
+            raise forms.ValidationError(_("Choose at least one region the user works for."), code="no_region")
 
 
 class RegionMembershipInline(admin.TabularInline):
     model = RegionMembership
+    formset = RegionMembershipFormSet
     fields = ("region",)
     extra = 1
     verbose_name = _("region worked for")
@@ -33,6 +51,11 @@ class RegionMembershipInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("region")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.manager_sees_everything = sees_everything(request.user)
+        return formset
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # An administrator hands out only regions within their own (a superuser: any).
@@ -42,13 +65,32 @@ class RegionMembershipInline(admin.TabularInline):
         formfield.choices = [choice for choice in formfield.choices]  # noqa: C416 - once per page, no COUNT
         return formfield
 
+    def _may_edit(self, request, obj):
+        # Own regions are not self-service: widening them would widen what the administrator sees.
+        return request.user.has_perm("auth.change_user") and not (
+            obj is not None and obj.pk == request.user.pk and not request.user.is_superuser)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("auth.view_user")
+
+    def has_add_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
 
 if admin.site.is_registered(User):
     admin.site.unregister(User)
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
 
 
 @admin.register(User)
-class StaffUserAdmin(DjangoUserAdmin):
+class StaffUserAdmin(NotFoundMixin, DjangoUserAdmin):
     """Roles are groups kept in step with `enrollment.roles`; per-user permissions are not offered, so the role
     table stays the single statement of who may do what."""
 
@@ -63,33 +105,57 @@ class StaffUserAdmin(DjangoUserAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("groups")
+        return reachable_users(super().get_queryset(request), request.user).prefetch_related("groups")
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ["last_login", "date_joined"]
         if not request.user.is_superuser:
             readonly.append("is_superuser")  # nobody grants more than they have
+            if obj is not None and obj.pk == request.user.pk:
+                readonly.append("groups")  # no self-promotion into a business role
         return readonly
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            # The roles of the table only; a group a superuser made by hand may carry anything.
+            kwargs["queryset"] = Group.objects.filter(name__in=list(ROLE_PERMISSIONS))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's page answers 404 only for a missing account; one out of reach must look the same.
+        if not str(id).isdigit() or not self.get_queryset(request).filter(pk=int(id)).exists():
+            raise Http404
+        return super().user_change_password(request, id, form_url)
 
     @admin.display(description=_("roles"))
     def roles(self, user):
         return "、".join(group.name for group in user.groups.all())
 
-    def has_module_permission(self, request):
-        return manages_users(request.user)
-
+    # The permissions come from the role table (系统管理员: view, add, change — no delete: accounts are deactivated,
+    # so their history and their records' authorship stay readable); the reach limits which accounts.
     def has_view_permission(self, request, obj=None):
-        return manages_users(request.user)
-
-    def has_add_permission(self, request):
-        return manages_users(request.user)
+        return super().has_view_permission(request, obj) and user_is_within_reach(request.user, obj)
 
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
-        return manages_users(request.user)
+        return super().has_change_permission(request, obj) and user_is_within_reach(request.user, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
-        return manages_users(request.user)
+        return super().has_delete_permission(request, obj) and user_is_within_reach(request.user, obj)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(DjangoGroupAdmin):
+    """Roles are the role table (`enrollment.roles`, synced after every migrate); editing a group here would be
+    undone by the next sync, so groups are read-only for everyone but a superuser."""
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+__all__ = ["RoleGroupAdmin", "StaffUserAdmin", "user_is_within_reach"]

@@ -344,6 +344,12 @@ class Importer:
         return sum(c.create + c.update for c in self.counts.values())
 
 
+def not_found_message() -> str:
+    """The one answer for a number that is not registered *in the user's regions*, whether or not it exists
+    elsewhere: import errors must not become a way to learn where someone is registered."""
+    return _("No person with this ID number is registered in your regions (nor earlier in this file).")
+
+
 def fetch_people(id_numbers: Iterable[str]) -> dict[str, tuple[int, int]]:
     """ID number → (person pk, region pk) for the numbers that exist, in chunked `IN` queries."""
     from ..models import Person

@@ -5,7 +5,8 @@ Cells arrive as text (CSV) or as typed values (xlsx: str, int, float, datetime, 
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
@@ -24,6 +25,9 @@ class CellError(ValueError):
 _DATE_SEPARATED = re.compile(r"^(\d{4})([-/])(\d{1,2})\2(\d{1,2})$")
 _DATE_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _YEAR = re.compile(r"^\d{4}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+BEIJING = ZoneInfo("Asia/Shanghai")
+_FEN = Decimal("0.01")
 
 
 def text(value) -> str:
@@ -45,13 +49,28 @@ def is_blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def beijing_date(moment: datetime) -> date:
+    """The calendar date in Beijing: a moment with a time zone (an ISO 8601 cell written by another system,
+    often in UTC) is converted first; 2024-12-31T17:00Z is 1 January 2025 in Beijing. A naive moment is read
+    as Beijing time already, which is what a clerk's spreadsheet holds."""
+    if moment.tzinfo is not None and moment.utcoffset() is not None:
+        moment = moment.astimezone(BEIJING)
+    return moment.date()
+
+
 def parse_date(value) -> date:
-    """YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD or an Excel date cell; anything else is refused, never guessed."""
+    """YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD, an ISO 8601 date-time or an Excel date cell; anything else is refused,
+    never guessed."""
     if isinstance(value, datetime):
-        return value.date()
+        return beijing_date(value)
     if isinstance(value, date):
         return value
     raw = text(value)
+    if _DATETIME.match(raw):
+        try:
+            return beijing_date(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+        except ValueError:
+            raise CellError(_("“%(value)s” is not a real calendar date.") % {"value": raw})
     match = _DATE_SEPARATED.match(raw)
     parts = (match.group(1), match.group(3), match.group(4)) if match else None
     if parts is None:
@@ -67,7 +86,11 @@ def parse_date(value) -> date:
 
 
 def parse_money(value) -> Decimal:
-    """A non-negative amount in yuan, rounded half-up to the fen."""
+    """A non-negative amount in yuan with at most two decimals (fen).
+
+    More decimals are refused, not rounded: 12.345 is a typing or formula error, and rounding it would write an
+    amount nobody entered.
+    """
     if isinstance(value, bool):
         raise CellError(_("“%(value)s” is not an amount of money.") % {"value": value})
     if isinstance(value, int | Decimal):
@@ -86,10 +109,12 @@ def parse_money(value) -> Decimal:
         raise CellError(_("“%(value)s” is not an amount of money.") % {"value": text(value)})
     if amount < 0:
         raise CellError(_("An amount cannot be negative."))
-    amount = to_fen(amount)
     if amount >= Decimal("1e12"):
         raise CellError(_("“%(value)s” is too large for an amount.") % {"value": text(value)})
-    return amount
+    if amount != amount.quantize(_FEN, rounding=ROUND_DOWN):
+        raise CellError(_("“%(value)s” has more than two decimals; amounts are in yuan to the fen (0.01).")
+                        % {"value": text(value)})
+    return to_fen(amount)
 
 
 def parse_year(value) -> int:

@@ -6,13 +6,26 @@ contribution due below a subsidy already granted.
 """
 
 from dataclasses import dataclass, field
+from datetime import date
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import Enrollment
 from ..models.imports import ImportKind
 from ..models.ledger import EnrollmentStatus
-from .base import CREATE, LOOKUP_CHUNK, SAME, UPDATE, Context, Importer, Row, chunked, fetch_people
+from .base import (
+    CREATE,
+    LOOKUP_CHUNK,
+    SAME,
+    UPDATE,
+    Context,
+    Importer,
+    Row,
+    chunked,
+    fetch_people,
+    not_found_message,
+)
 from .cells import parse_date, parse_money, parse_year
 from .columns import CANNOT_REASONS, ENROLLMENT_COLUMNS, SCHEMES, STATUSES
 from .writer import Writer
@@ -28,6 +41,9 @@ ENROLLMENT_CELLS = (
     ("paid_on", "paid_on"),
 )
 ENROLLMENT_FIELDS = [model_field for _key, model_field in ENROLLMENT_CELLS]
+# The resident schemes were merged in 2016 and the new rural cooperative scheme began in 2003: no ledger row of a
+# plan year before that can be real.
+PLAN_YEAR_FIRST = 2003
 
 
 @dataclass(slots=True)
@@ -64,12 +80,18 @@ class EnrollmentsImporter(Importer):
             "person_paid": row.read("person_paid", parse_money),
             "paid_on": row.read("paid_on", parse_date),
         }
+        if plan_year is not None and not PLAN_YEAR_FIRST <= plan_year <= timezone.localdate().year + 1:
+            row.error("plan_year", _("Plan year %(year)d is not plausible: the ledger covers %(first)d to next year "
+                                     "(%(last)d).") % {"year": plan_year, "first": PLAN_YEAR_FIRST,
+                                                       "last": timezone.localdate().year + 1})
+            plan_year = None
         if parsed is None or plan_year is None:
             return
         key = (parsed.number, plan_year)
         if key in self.first_row:
-            row.error("id_number", _("ID number %(number)s already has a row for plan year %(year)d (row %(row)d).")
-                      % {"number": parsed.number, "year": plan_year, "row": self.first_row[key]})
+            # The number itself is left out: the result page is read by clerks who see ID numbers masked.
+            row.error("id_number", _("This ID number already has a row for plan year %(year)d (row %(row)d).")
+                      % {"year": plan_year, "row": self.first_row[key]})
             return
         self.first_row[key] = row.number
         if row.ok:
@@ -83,14 +105,9 @@ class EnrollmentsImporter(Importer):
         by_key: dict[tuple[int, int], EnrollmentDraft] = {}
         for draft in self.drafts:
             person = people.get(draft.id_number)
-            if person is None:
-                self.reject(draft.row, "id_number", _("No person with this ID number is registered, neither in the "
-                                                      "system nor in this file."))
-                continue
-            region = ctx.regions_by_id[person[1]]
-            if not ctx.can_reach(region):
-                self.reject(draft.row, "id_number", _("This person is registered in %(region)s, outside your "
-                                                      "regions.") % {"region": region})
+            # Another region's person gets the very words of an unknown number (no existence oracle).
+            if person is None or not ctx.can_reach(ctx.regions_by_id[person[1]]):
+                self.reject(draft.row, "id_number", not_found_message())
                 continue
             draft.person_pk, draft.region_id = person
             by_key[(draft.person_pk, draft.plan_year)] = draft
@@ -125,9 +142,41 @@ class EnrollmentsImporter(Importer):
         if merged["status"] == EnrollmentStatus.CANNOT_ENROL and not merged.get("cannot_reason"):
             self.reject(draft.row, "cannot_reason", _("Give the reason why the person cannot be insured."))
         due = merged.get("contribution_due")
+        paid = merged.get("person_paid") or 0
+        share = (due or 0) - subsidy
+        if merged["status"] == EnrollmentStatus.INSURED and share > 0 and paid == 0:
+            self.reject(draft.row, self._column(draft, "person_paid", "status"), _(
+                "Marked 已参保 but nothing is paid, while the person owes %(share)s; give the amount paid "
+                "(个人缴费), or leave the status 应参保.") % {"share": share})
+        if paid > share >= 0 and due is not None:
+            self.reject(draft.row, "person_paid", _(
+                "The person paid %(paid)s, more than their share of %(share)s (contribution %(due)s less the "
+                "subsidy %(subsidy)s).") % {"paid": paid, "share": share, "due": due, "subsidy": subsidy})
+        paid_on = merged.get("paid_on")
+        if paid_on is not None and "paid_on" in draft.values:
+            self._check_paid_on(draft, paid_on)
         if due is not None and due < subsidy:
             self.reject(draft.row, "contribution_due", _("The contribution due is below the subsidy already "
                                                          "granted (%(subsidy)s).") % {"subsidy": subsidy})
+
+    def _column(self, draft: EnrollmentDraft, key: str, fallback: str) -> str:
+        """The column to blame: `key` if the file has it, else `fallback` (a file may leave out 个人缴费)."""
+        return key if self.bound is not None and key in self.bound.index else fallback
+
+    def _check_paid_on(self, draft: EnrollmentDraft, paid_on: date) -> None:
+        # Contributions for plan year Y are collected from the year before (集中征缴期, usually autumn) until the
+        # end of Y; a date outside that window is a typo or a payment for another year.
+        earliest, latest = date(draft.plan_year - 1, 1, 1), date(draft.plan_year, 12, 31)
+        today = timezone.localdate()
+        if paid_on > today:
+            self.reject(draft.row, "paid_on", _("The payment date %(date)s is in the future.")
+                        % {"date": paid_on.isoformat()})
+        elif not earliest <= paid_on <= latest:
+            self.reject(draft.row, "paid_on", _(
+                "The payment date %(date)s does not belong to plan year %(year)d; contributions for it are paid "
+                "from %(earliest)s to %(latest)s.") % {"date": paid_on.isoformat(), "year": draft.plan_year,
+                                                       "earliest": earliest.isoformat(),
+                                                       "latest": latest.isoformat()})
 
     def write(self, writer: Writer) -> None:
         def build(draft: EnrollmentDraft) -> dict:

@@ -12,7 +12,18 @@ from django.utils.translation import gettext as _
 
 from ..models import Identity
 from ..models.imports import ImportKind
-from .base import CREATE, LOOKUP_CHUNK, SAME, UPDATE, Context, Importer, Row, chunked, fetch_people
+from .base import (
+    CREATE,
+    LOOKUP_CHUNK,
+    SAME,
+    UPDATE,
+    Context,
+    Importer,
+    Row,
+    chunked,
+    fetch_people,
+    not_found_message,
+)
 from .cells import parse_date
 from .columns import DEPARTMENTS, IDENTITY_FILE_COLUMNS
 from .writer import Writer
@@ -56,9 +67,12 @@ def read_identity(row: Row, ctx: Context, id_number: str | None, *, required: bo
         certified_by=certified_by, source_document=source_document, source_batch=source_batch)
 
 
-def plan_identities(drafts: list[IdentityDraft], counts) -> None:
-    """Decide create / update / unchanged for drafts whose `person_pk` is known (None: the person is new)."""
+def plan_identities(drafts: list[IdentityDraft], counts, reject) -> None:
+    """Decide create / update / unchanged for drafts whose `person_pk` is known (None: the person is new), and
+    refuse (through `reject(row, column key, message)`) drafts whose validity overlaps another period of the same
+    category for the same person, in the file or on file."""
     by_key: dict[tuple, IdentityDraft] = {}
+    stored: list[tuple[int, int, date, date | None]] = []  # (person, category, from, to) already on file
     for draft in drafts:
         if draft.person_pk is None:
             draft.action = CREATE
@@ -71,6 +85,7 @@ def plan_identities(drafts: list[IdentityDraft], counts) -> None:
         for pk, person_id, category_id, valid_from, valid_to, certified_by, document, batch in existing:
             draft = by_key.get((person_id, category_id, valid_from))
             if draft is None:
+                stored.append((person_id, category_id, valid_from, valid_to))
                 continue
             draft.pk = pk
             changed = (
@@ -85,6 +100,37 @@ def plan_identities(drafts: list[IdentityDraft], counts) -> None:
             draft.action = CREATE
     for draft in drafts:
         counts.add(draft.action)
+    _refuse_overlaps(drafts, stored, reject)
+
+
+def _refuse_overlaps(drafts: list[IdentityDraft], stored: list, reject) -> None:
+    """Two periods of one category for one person may touch but not overlap: the subsidy and the tilts are
+    decided per day, and a doubled day would be counted twice. Periods already on file that this file does not
+    touch are the file's concern only where a draft meets them."""
+    periods: dict[tuple, list[tuple[date, date, int | None]]] = {}
+    for person_id, category_id, valid_from, valid_to in stored:
+        periods.setdefault((person_id, category_id), []).append((valid_from, valid_to or date.max, None))
+    for draft in drafts:
+        person = draft.person_pk if draft.person_pk is not None else draft.id_number
+        periods.setdefault((person, draft.category_id), []).append(
+            (draft.valid_from, draft.valid_to or date.max, draft.row))
+    for spans in periods.values():
+        if len(spans) < 2:
+            continue
+        spans.sort(key=lambda span: (span[0], span[1]))
+        # Compared with the period reaching furthest so far, not only the previous one: a long period can
+        # overlap several later ones.
+        start, end, row = spans[0]
+        for next_start, next_end, next_row in spans[1:]:
+            if next_start <= end and (row is not None or next_row is not None):
+                other = (_("row %(row)d") % {"row": row}) if row is not None else _("a period already on file")
+                shown_end = _("open-ended") if end == date.max else end.isoformat()
+                reject(next_row if next_row is not None else row, "valid_from", _(
+                    "This identity's validity overlaps %(other)s of the same category for the same person "
+                    "(%(start)s to %(end)s); end the earlier period before the next one starts.") % {
+                    "other": other, "start": start.isoformat(), "end": shown_end})
+            if next_end > end:
+                start, end, row = next_start, next_end, next_row
 
 
 def write_identities(writer: Writer, ctx: Context, drafts: list[IdentityDraft]) -> None:
@@ -140,19 +186,15 @@ class IdentitiesImporter(Importer):
         known = []
         for draft in self.drafts:
             person = people.get(draft.id_number)
-            if person is None:
-                self.reject(draft.row, "id_number", _("No person with this ID number is registered, neither in "
-                                                      "the system nor in this file."))
-                continue
-            region = self.ctx.regions_by_id[person[1]]
-            if not self.ctx.can_reach(region):
-                self.reject(draft.row, "id_number", _("This person is registered in %(region)s, outside your "
-                                                      "regions.") % {"region": region})
+            # Someone registered in another region is "not found" here, in the same words: a different message
+            # would tell the clerk that the number exists elsewhere.
+            if person is None or not self.ctx.can_reach(self.ctx.regions_by_id[person[1]]):
+                self.reject(draft.row, "id_number", not_found_message())
                 continue
             draft.person_pk = person[0]
             known.append(draft)
         self.drafts = known
-        plan_identities(self.drafts, self.counts["identity"])
+        plan_identities(self.drafts, self.counts["identity"], self.reject)
 
     def write(self, writer: Writer) -> None:
         write_identities(writer, self.ctx, self.drafts)

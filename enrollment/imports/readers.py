@@ -87,8 +87,22 @@ def _xlsx_table(stream, *, reset_dimensions: bool = True):
     if reset_dimensions:
         # Some programs write a wrong <dimension>; without it openpyxl reads every row that is really there.
         sheet.reset_dimensions()
-    rows = enumerate(sheet.iter_rows(values_only=True), start=1)
-    return workbook, Table(file_format="xlsx", encoding="", rows=rows)
+    return workbook, Table(file_format="xlsx", encoding="", rows=_xlsx_rows(sheet))
+
+
+def _xlsx_rows(sheet) -> Iterator[tuple[int, Sequence]]:
+    """The sheet's rows; a sheet whose XML breaks off (a control character written raw, a cut-off file) stops
+    with the row it could not read, as a message, not an exception from the XML parser."""
+    from xml.etree.ElementTree import ParseError
+
+    number = 0
+    try:
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, row
+    except (ParseError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+        raise UnreadableFile(
+            _("Row %(row)d of the workbook cannot be read (%(error)s); a cell may hold a control character "
+              "or the file may be damaged.") % {"row": number + 1, "error": exc})
 
 
 def _csv_table(stream) -> Table:

@@ -112,8 +112,9 @@ class RosterImporter(Importer):
         if parsed is not None:
             first = self.first_row.get(parsed.number)
             if first is not None:
-                row.error("id_number", _("ID number %(number)s is already on row %(row)d; a person appears once "
-                                         "in a roster.") % {"number": parsed.number, "row": first})
+                # Without the number: the result page is also read by clerks who see ID numbers masked.
+                row.error("id_number", _("This ID number is already on row %(row)d; a person appears once in a "
+                                         "roster.") % {"row": first})
                 return
             self.first_row[parsed.number] = row.number
         if household_values and not household_number:
@@ -171,7 +172,7 @@ class RosterImporter(Importer):
             if person.identity is not None:
                 person.identity.person_pk = person.pk
                 identities.append(person.identity)
-        plan_identities(identities, self.counts["identity"])
+        plan_identities(identities, self.counts["identity"], self.reject)
 
     def _resolve_households(self) -> None:
         ctx = self.ctx
@@ -183,9 +184,10 @@ class RosterImporter(Importer):
                 draft.pk = pk
                 current_region = ctx.regions_by_id[region_id]
                 if not ctx.can_reach(current_region):
+                    # Where it is kept is not the clerk's business: naming the region would make this an oracle.
                     self.reject(draft.row, "household_number", _(
-                        "Household %(number)s belongs to %(region)s, outside your regions.")
-                        % {"number": number, "region": current_region})
+                        "Household number %(number)s cannot be used in your regions; choose another number.")
+                        % {"number": number})
                 stored = dict(zip(HOUSEHOLD_FIELDS, figures, strict=True))
                 changed = (
                     draft.region_id != region_id
@@ -209,9 +211,11 @@ class RosterImporter(Importer):
                 draft.pk = pk
                 current_region = ctx.regions_by_id[region_id]
                 if not ctx.can_reach(current_region):
+                    # A registered number cannot be registered twice, so refusing says it exists; the message
+                    # at least names no region, and moving someone is the holding office's decision.
                     self.reject(draft.row, "id_number", _(
-                        "This person is registered in %(region)s, outside your regions.")
-                        % {"region": current_region})
+                        "This ID number cannot be registered in your regions; if the person moved here, the office "
+                        "that keeps their record must transfer it."))
                 stored = dict(zip(PERSON_TEXT_FIELDS, texts, strict=True))
                 household = self.households.get(draft.household_number) if draft.household_number else None
                 changed = (

@@ -15,7 +15,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from openpyxl.utils import get_column_letter
 
+from ..controlchars import CONTROL_CHARACTERS, describe, find_control_character
 from ..models import ImportJob
 from ..models.imports import ImportKind, ImportStatus
 from .base import Context, Counts, Importer, JobProgress, Progress, Row
@@ -156,6 +158,12 @@ def _check_rows(importer: Importer, rows, errors: ErrorLog, progress: Progress) 
     for number, cells in rows:
         if _blank_row(cells):
             continue
+        # A data row with a control character is rejected as a whole; above the header the row is still looked
+        # at as a possible header (its error stays filed).
+        if _report_control_characters(number, cells, importer.bound, errors) and importer.bound is not None:
+            data_rows += 1
+            progress.validated(data_rows)
+            continue
         if importer.bound is None:
             if looks_like_header(cells, columns):
                 importer.bound = bind_headers(cells, columns)
@@ -183,6 +191,25 @@ def _check_rows(importer: Importer, rows, errors: ErrorLog, progress: Progress) 
     if data_rows == 0:
         errors.add(None, "", _("The file has no data rows below its header."))
     return data_rows
+
+
+def _report_control_characters(number: int, cells, bound, errors: ErrorLog) -> bool:
+    """File an error for every cell of the row that holds a control character; True if there was one.
+
+    One search over the joined row first: nearly every row is clean, and this runs for every row.
+    """
+    try:
+        joined = "".join(cells)
+    except TypeError:  # xlsx rows mix numbers and dates with text
+        joined = "".join([cell for cell in cells if cell.__class__ is str])
+    if CONTROL_CHARACTERS.search(joined) is None:
+        return False
+    headers = {position: bound.header[key] for key, position in bound.index.items()} if bound else {}
+    for position, cell in enumerate(cells):
+        if cell.__class__ is str and (found := find_control_character(cell)) is not None:
+            column = headers.get(position) or _("column %(letter)s") % {"letter": get_column_letter(position + 1)}
+            errors.add(number, column, describe(found))
+    return True
 
 
 def _blank_row(cells) -> bool:

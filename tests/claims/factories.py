@@ -61,10 +61,10 @@ def make_benefits(
 
 def make_basic_rule(policy: PolicyVersion, *, visit_type: str = VisitType.INPATIENT,
                     hospital_level: str = HospitalLevel.COUNTY, deductible: str = "500.00", ratio: str = "0.75",
-                    unreferred_ratio: str | None = None) -> BasicBenefitRule:
+                    unreferred_ratio: str | None = None, scheme: str = "") -> BasicBenefitRule:
     return BasicBenefitRule.objects.create(
         policy=policy, visit_type=visit_type, hospital_level=hospital_level, deductible=D(deductible), ratio=D(ratio),
-        unreferred_ratio=D(unreferred_ratio) if unreferred_ratio is not None else None)
+        unreferred_ratio=D(unreferred_ratio) if unreferred_ratio is not None else None, scheme=scheme)
 
 
 def make_segments(policy: PolicyVersion, bands=(("100000.00", "0.60"), (None, "0.70"))) -> list[CriticalSegment]:

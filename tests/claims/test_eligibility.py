@@ -188,7 +188,8 @@ def test_unknown_person_is_none_and_invalid_id_raises(db):
 # --- The JSON endpoint ------------------------------------------------------------------------------------------
 
 def get_json(client, **params):
-    response = client.get(API, params)
+    """The look-up is a POST: the ID number travels in the body, never in a URL an access log keeps."""
+    response = client.post(API, params)
     return response.status_code, json.loads(response.content.decode())
 
 
@@ -201,7 +202,10 @@ def test_endpoint_answers_a_hospital_user_with_the_masked_id(client, hospital_us
     assert dibao_patient.id_number not in json.dumps(body)
     assert dibao_patient.name not in json.dumps(body, ensure_ascii=False)  # no more personal data than needed
     assert body["categories"] == [{"code": "dibao", "name": "低保对象"}]
-    assert body["limits"]["basic"] == {"cap": "250000.00", "paid": "0.00", "remaining": "250000.00"}
+    assert body["limits"]["basic"] == {"cap": "250000.00", "remaining": "250000.00"}
+    assert [layer["code"] for layer in body["layers"]] == ["basic", "critical", "assistance"]
+    assert [(tilt["layer"], tilt["category"], tilt["cap_removed"]) for tilt in body["tilts"]] == [
+        ("critical", "dibao", True)]
     assert body["limits"]["critical"]["cap"] is None
     assert body["limits"]["assistance"]["remaining"] == "30000.00"
 
@@ -262,7 +266,7 @@ def test_endpoint_bad_input_is_400_with_a_precise_message(client, hospital_user,
 def test_endpoint_unknown_person_is_404_and_says_nothing_else(client, hospital_user, dibao_patient):
     client.force_login(hospital_user)
     status, body = get_json(client, id_number=make_id_number("522701", date(1980, 2, 2), 7), date="2024-06-01")
-    assert status == 404 and body == {"found": False}
+    assert status == 404 and body["found"] is False and set(body) == {"found", "message"}
 
 
 def test_endpoint_date_defaults_to_today(client, hospital_user, dibao_patient):
@@ -271,10 +275,31 @@ def test_endpoint_date_defaults_to_today(client, hospital_user, dibao_patient):
     assert status == 200 and body["date"] == date.today().isoformat()
 
 
-def test_endpoint_refuses_post(client, hospital_user, dibao_patient):
+def test_endpoint_refuses_get_so_no_id_number_reaches_a_url(client, hospital_user, dibao_patient):
     client.force_login(hospital_user)
-    response = client.post(API, {"id_number": dibao_patient.id_number})
-    assert response.status_code in (403, 405)  # CSRF or method; never an answer
+    response = client.get(API, {"id_number": dibao_patient.id_number, "date": "2024-06-01"})
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert "insured" not in json.loads(response.content)
+
+
+def test_endpoint_accepts_a_json_body(client, hospital_user, dibao_patient):
+    client.force_login(hospital_user)
+    response = client.post(API, {"id_number": dibao_patient.id_number, "date": "2024-06-01"},
+                           content_type="application/json")
+    assert response.status_code == 200 and response.json()["insured"] is True
+
+
+def test_endpoint_needs_the_csrf_token(hospital_user, dibao_patient):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(hospital_user)
+    assert client.post(API, {"id_number": dibao_patient.id_number}).status_code == 403
+    client.get("/hospital/login/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    response = client.post(API, {"id_number": dibao_patient.id_number, "date": "2024-06-01"},
+                           HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200
 
 
 def test_endpoint_query_count_is_constant(client, hospital_user, regions, policy, county_hospital, clerk_a,
@@ -287,7 +312,7 @@ def test_endpoint_query_count_is_constant(client, hospital_user, regions, policy
         settle_claim(claim=make_claim(busy, county_hospital, number=f"BUSY-{n}", total_cost="1000.00",
                                       policy_scope_cost="900.00", admitted_on=date(2024, 2, 1 + n)), by=clerk_a)
     client.force_login(hospital_user)
-    client.get(API, {"id_number": plain.id_number, "date": "2024-06-01"})  # warm the session
+    client.post(API, {"id_number": plain.id_number, "date": "2024-06-01"})  # warm the session and the caches
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -295,9 +320,12 @@ def test_endpoint_query_count_is_constant(client, hospital_user, regions, policy
     counts = []
     for person in (plain, busy):
         with CaptureQueriesContext(connection) as queries:
-            assert client.get(API, {"id_number": person.id_number, "date": "2024-06-01"}).status_code == 200
+            assert client.post(API, {"id_number": person.id_number, "date": "2024-06-01"}).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
+    # The session (cached), user, permissions, hospital link and policy are not read again: the person, the ledger
+    # row, the identities, the year's payment lines and the record of the look-up.
+    assert counts[0] == 5, [q["sql"] for q in queries.captured_queries]
     with django_assert_max_num_queries(14):
         client.get(API, {"id_number": busy.id_number, "date": "2024-06-01"})
 

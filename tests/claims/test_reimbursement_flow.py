@@ -244,7 +244,7 @@ def test_case_pages_are_region_scoped_and_refuse_bad_input(client, world, staff)
                            {"return_for_documents-documents_requested": ""})
     assert response.status_code == 400
     response = client.post(reverse("claims:case_action", args=[case.pk, "exempt"]),
-                           {"exempt-kind": "special", "exempt-reason": "特殊病案"})
+                           {"exempt-kind": "special", "exempt-reason": "特殊病案", "exempt-confirm": "on"})
     assert response.status_code == 403  # only a head may exempt
     response = client.post(reverse("claims:case_action", args=[case.pk, "pay"]),
                            {"pay-paid_on": "2026-10-20", "pay-reference": "X"})

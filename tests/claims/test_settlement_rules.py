@@ -12,6 +12,7 @@ from claims.rules.settlement import (
     ClaimInput,
     CriticalIllnessRule,
     SettlementResult,
+    TiltScope,
     YearToDate,
     best_assistance_rule,
     best_basic_rule,
@@ -20,6 +21,7 @@ from claims.rules.settlement import (
     round_fen,
     settle,
     settle_best,
+    tilt_withheld,
 )
 
 D = Decimal
@@ -43,6 +45,11 @@ EXAMPLE_CRITICAL_DIBAO = CriticalIllnessRule(
 )
 EXAMPLE_ASSISTANCE = AssistanceRule(ratio=D("0.70"), annual_limit=D("30000.00"))
 EXAMPLE_CLAIM = ClaimInput(total_cost=D("60000.00"), policy_scope_cost=D("52000.00"), is_poverty_target=True)
+
+
+def applied_critical(rule: CriticalIllnessRule, claim: ClaimInput) -> CriticalIllnessRule:
+    """The rule the engine works the claim out with: the tilt, or the general rule when the tilt is withheld."""
+    return rule if tilt_withheld(rule, claim) is None else rule.untilted()
 
 
 def settle_only(claim, *, basic=None, critical=None, assistance=None, limit=None, ytd=NOTHING_PAID):
@@ -586,7 +593,24 @@ def claims(draw):
         is_poverty_target=draw(st.booleans()),
         special_disease_quota=draw(st.none() | money()),
         properly_referred=draw(st.booleans()),
+        visit_type=draw(st.sampled_from(VISITS)),
+        hospital_level=draw(st.sampled_from(LEVELS)),
+        scheme=draw(st.sampled_from(SCHEMES)),
+        accrues_deductible=draw(st.booleans()),
+        deductible_continuous=draw(st.booleans()),
     )
+
+
+VISITS = ("inpatient", "outpatient")
+LEVELS = ("township", "county", "city")
+SCHEMES = ("resident", "employee")
+tilt_scopes = st.none() | st.builds(
+    TiltScope,
+    visit_types=st.frozensets(st.sampled_from(VISITS)),
+    hospital_levels=st.frozensets(st.sampled_from(LEVELS)),
+    schemes=st.frozensets(st.sampled_from(SCHEMES)),
+    description=st.just("限定"),
+)
 
 
 basic_rules = st.builds(
@@ -597,6 +621,7 @@ basic_rules = st.builds(
     unreferred_ratio=st.none() | fraction(),
     deductible_delta=money(5_000).map(lambda amount: -amount) | money(1_000),
     ratio_delta_pp=st.integers(-2_000, 2_000).map(lambda n: Decimal(n).scaleb(-4)),
+    scope=tilt_scopes,
 )
 
 
@@ -617,6 +642,7 @@ critical_rules = st.builds(
     ratio_plus_pp=st.integers(0, 2_000).map(lambda n: Decimal(n).scaleb(-4)),
     ratio_floor=st.none() | fraction(),
     cap_removed=st.booleans(),
+    scope=tilt_scopes,
 )
 
 assistance_rules = st.builds(AssistanceRule, ratio=fraction(), annual_limit=money(100_000), deductible=money(5_000))
@@ -628,6 +654,7 @@ year_to_dates = st.builds(
     critical_paid=money(),
     assistance_paid=money(100_000),
     assistance_deductible_used=money(5_000),
+    basic_deductible_level=money(5_000),
 )
 
 limits = st.none() | fraction()
@@ -658,7 +685,7 @@ def test_invariant_for_any_claim_and_rules(claim, basic, critical_rule, assistan
         assert result.basic <= max(0, basic.annual_cap - ytd.basic_paid)
     if critical_rule is None:
         assert result.critical == 0
-    elif (cap := critical_rule.effective().annual_cap) is not None:
+    elif (cap := applied_critical(critical_rule, claim).effective().annual_cap) is not None:
         assert result.critical <= max(0, cap - ytd.critical_paid)
     if assistance is None:
         assert result.assistance == 0
@@ -691,8 +718,15 @@ def test_caps_hold_over_a_year_of_claims(year, basic, critical_rule, assistance,
         critical_total += result.critical
     if basic is not None:
         assert ytd.basic_paid <= basic.annual_cap
-    if critical_rule is not None:
-        effective = critical_rule.effective()
+        # 起付线连续计算 never lifts the year's deductible level above the highest deductible in force
+        assert ytd.basic_deductible_level <= max(basic.deductible, basic.deductible + basic.deductible_delta)
+    else:
+        assert ytd.basic_deductible_level == 0
+    # A tilt withheld from some claims of the year (referral, scope) changes f between claims: compare only years
+    # whose claims all get the same rule.
+    applied = {applied_critical(critical_rule, claim) for claim in year} if critical_rule is not None else set()
+    if len(applied) == 1:
+        effective = applied.pop().effective()
         if effective.annual_cap is not None:
             assert ytd.critical_paid <= effective.annual_cap
         # per-claim rounding drifts at most half a fen per claim from f(year's cumulative base)

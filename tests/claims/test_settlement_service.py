@@ -111,6 +111,7 @@ def test_spec_worked_example_end_to_end(example_policy, dibao_patient, county_ho
         Layer.HOSPITAL: (D("2000.00"), FundingSource.HOSPITAL),
         Layer.PATIENT: (D("8866.87"), ""),
         Layer.CRITICAL_BASE: (D("13375.00"), ""),  # the year's cumulative critical-illness base
+        Layer.BASIC_DEDUCTIBLE: (D("500.00"), ""),  # the year's inpatient deductible level (起付线连续计算)
     }
     assert all(line.person_id == dibao_patient.pk and line.year == 2024 and not line.is_reversal
                for line in PaymentLine.objects.filter(settlement=settlement))
@@ -187,7 +188,8 @@ def test_second_claim_uses_the_remaining_caps(regions, dibao_patient, county_hos
     assert_balanced(second)
     assert year_to_date(dibao_patient.pk, 2024) == YearToDate(
         basic_paid=D("50000.00"), critical_base_cumulative=D("54000.00"), critical_paid=D("30225.00"),
-        assistance_paid=D("10000.00"), assistance_deductible_used=ZERO)
+        assistance_paid=D("10000.00"), assistance_deductible_used=ZERO,
+        basic_deductible_level=D("500.00"))  # both stays at the county hospital: its 500 deductible, once
     assert year_to_date(dibao_patient.pk, 2023) == YearToDate()
 
 
@@ -602,7 +604,7 @@ def test_payment_lines_cannot_be_updated_or_deleted(example_policy, dibao_patien
     with pytest.raises(ValidationError, match="cannot be deleted"), transaction.atomic():
         PaymentLine.objects.filter(settlement=settlement).delete()
     assert PaymentLine.objects.get(pk=line.pk).amount == D("38625.00")
-    assert PaymentLine.objects.filter(settlement=settlement).count() == 6
+    assert PaymentLine.objects.filter(settlement=settlement).count() == 7
 
 
 def test_settlement_query_count_is_fixed(example_policy, dibao_patient, county_hospital, clerk,
@@ -642,7 +644,8 @@ ORACLE_ASSIST = AssistanceRule(ratio=D("0.70"), annual_limit=ASSIST_LIMIT, deduc
 
 
 def oracle(claim: Claim, ytd: YearToDate):
-    bill = ClaimInput(total_cost=claim.total_cost, policy_scope_cost=claim.policy_scope_cost, is_poverty_target=True)
+    bill = ClaimInput(total_cost=claim.total_cost, policy_scope_cost=claim.policy_scope_cost, is_poverty_target=True,
+                      visit_type=claim.visit_type, accrues_deductible=claim.visit_type == VisitType.INPATIENT)
     basic = ORACLE_BASIC[claim.hospital.level] if claim.visit_type == VisitType.INPATIENT else None
     return settle_best(
         bill, basic_options=[basic] if basic else [], critical_options=ORACLE_CRITICAL,

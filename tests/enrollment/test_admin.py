@@ -365,7 +365,7 @@ def test_region_import_button_only_for_who_may_add_regions(client, clerk_a, regi
     url = f'href="{reverse("enrollment:import-start")}?kind=regions"'
     client.force_login(clerk_a)
     assert url not in client.get(f"{ADMIN}/region/").content.decode()
-    client.force_login(make_user("sysadmin", roles=(roles.ADMIN,), regions=(regions["province"],)))
+    client.force_login(make_user("province_head", roles=(roles.HEAD,), regions=(regions["province"],)))
     assert url in client.get(f"{ADMIN}/region/").content.decode()
 
 
@@ -451,6 +451,13 @@ def test_administrator_sets_roles_and_regions(client, regions):
     response = client.post("/admin/auth/user/add/", {
         "username": "new_clerk", "password1": "A-long-Secret-987", "password2": "A-long-Secret-987",
         "usable_password": "true", "region_memberships-TOTAL_FORMS": "0", "region_memberships-INITIAL_FORMS": "0"})
+    # An account without a region would fall out of the administrator's reach: refused.
+    assert response.status_code == 200
+    assert not User.objects.filter(username="new_clerk").exists()
+    response = client.post("/admin/auth/user/add/", {
+        "username": "new_clerk", "password1": "A-long-Secret-987", "password2": "A-long-Secret-987",
+        "usable_password": "true", "region_memberships-TOTAL_FORMS": "1", "region_memberships-INITIAL_FORMS": "0",
+        "region_memberships-0-region": regions["b"].pk})
     assert response.status_code == 302, response.context["adminform"].form.errors
     user = User.objects.get(username="new_clerk")
     page = client.get(f"/admin/auth/user/{user.pk}/change/")
@@ -462,7 +469,8 @@ def test_administrator_sets_roles_and_regions(client, regions):
     clerk_group = Group.objects.get(name=roles.CLERK)
     data = {"username": "new_clerk", "is_active": "on", "is_staff": "on", "groups": [clerk_group.pk],
             "last_name": "", "first_name": "", "email": "", **management_data(page),
-            "region_memberships-TOTAL_FORMS": "1", "region_memberships-0-region": regions["a"].pk}
+            "region_memberships-TOTAL_FORMS": "1", "region_memberships-0-region": regions["a"].pk,
+            "region_memberships-0-id": RegionMembership.objects.get(user=user).pk, "region_memberships-0-user": user.pk}
     response = client.post(f"/admin/auth/user/{user.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert list(user.groups.all()) == [clerk_group]

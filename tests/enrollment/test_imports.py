@@ -265,7 +265,7 @@ BAD_CHECK_DIGIT = ID_SPOUSE[:-1] + ("0" if ID_SPOUSE[-1] != "0" else "1")
         pytest.param(lambda rows: rows[3].__setitem__(13, "2024-02-30"),
                      (5, "结束日期", "“2024-02-30” is not a real calendar date."), id="impossible-date"),
         pytest.param(lambda rows: rows[3].__setitem__(0, ID_HEAD),
-                     (5, "身份证号", f"ID number {ID_HEAD} is already on row 2; a person appears once in a roster."),
+                     (5, "身份证号", "This ID number is already on row 2; a person appears once in a roster."),
                      id="duplicate-id"),
         pytest.param(lambda rows: rows[3].__setitem__(13, "2024-02-29"),
                      (5, "结束日期", "The identity ends (2024-02-29) before it starts (2024-03-01)."),
@@ -332,7 +332,8 @@ def test_clerk_cannot_take_over_a_person_of_another_county(tmp_path, clerk_a, re
     before = history_counts()
     result = import_csv(tmp_path, "roster", clerk_a, ROSTER_HEADERS, roster_rows())
     assert errors_of(result) == [
-        (5, "身份证号", "This person is registered in 福泉市（522702）, outside your regions.")]
+        (5, "身份证号", "This ID number cannot be registered in your regions; if the person moved here, the office "
+                       "that keeps their record must transfer it.")]
     assert Person.objects.get(id_number=ID_OTHER).region == regions["b"]
     assert Person.objects.count() == 1 and history_counts() == before
 
@@ -340,7 +341,8 @@ def test_clerk_cannot_take_over_a_person_of_another_county(tmp_path, clerk_a, re
 def test_clerk_cannot_add_to_a_household_of_another_county(tmp_path, clerk_a, regions):
     make_household(regions["b"], number="H002")
     result = import_csv(tmp_path, "roster", clerk_a, ROSTER_HEADERS, roster_rows())
-    assert errors_of(result) == [(5, "户编号", "Household H002 belongs to 福泉市（522702）, outside your regions.")]
+    assert errors_of(result) == [
+        (5, "户编号", "Household number H002 cannot be used in your regions; choose another number.")]
 
 
 def test_province_clerk_may_import_into_any_county_below(tmp_path, province_user):
@@ -412,7 +414,7 @@ def test_identity_file_creates_and_updates_by_person_category_and_start(tmp_path
     ("rows", "expected"),
     [
         ([[ID_OTHER, "tekun", "2024-01-01", "", "", "", ""]],
-         (2, "身份证号", "No person with this ID number is registered, neither in the system nor in this file.")),
+         (2, "身份证号", "No person with this ID number is registered in your regions (nor earlier in this file).")),
         ([[ID_HEAD, "tekun", "2024-01-01", "", "", "", ""], [ID_HEAD, "特困人员", "20240101", "", "", "", ""]],
          (3, "身份证号", "This person's identity with this category and start date is already on row 2.")),
         ([[ID_HEAD, "tekun", "2024-01-01", "", "统战部", "", ""]],
@@ -432,8 +434,9 @@ def test_identity_for_a_person_of_another_county_is_refused(tmp_path, clerk_a, r
     make_person(regions["b"], id_number=ID_OTHER)
     result = import_csv(tmp_path, "identities", clerk_a, IDENTITY_HEADERS,
                         [[ID_OTHER, "tekun", "2024-01-01", "", "", "", ""]])
+    # The same words as for a number registered nowhere: the error is no oracle of another county's people.
     assert errors_of(result) == [
-        (2, "身份证号", "This person is registered in 福泉市（522702）, outside your regions.")]
+        (2, "身份证号", "No person with this ID number is registered in your regions (nor earlier in this file).")]
 
 
 # --- enrolment ledger files -----------------------------------------------------------------------------
@@ -462,11 +465,11 @@ def test_enrollment_file_creates_and_updates_ledger_rows(tmp_path, clerk_a, regi
     ("rows", "expected"),
     [
         ([[ID_OTHER, "2025", "", "", "", "", "", "", ""]],
-         (2, "身份证号", "No person with this ID number is registered, neither in the system nor in this file.")),
+         (2, "身份证号", "No person with this ID number is registered in your regions (nor earlier in this file).")),
         ([[ID_HEAD, "2025", "", "不能参保", "", "", "", "", ""]],
          (2, "不能参保原因", "Give the reason why the person cannot be insured.")),
         ([[ID_HEAD, "2025", "", "", "", "", "", "", ""], [ID_HEAD, "2025", "", "已参保", "", "", "", "", ""]],
-         (3, "身份证号", f"ID number {ID_HEAD} already has a row for plan year 2025 (row 2).")),
+         (3, "身份证号", "This ID number already has a row for plan year 2025 (row 2).")),
         ([[ID_HEAD, "25", "", "", "", "", "", "", ""]],
          (2, "参保年度", "“25” is not a year; write four digits, e.g. 2024.")),
         ([[ID_HEAD, "2025", "", "", "", "", "-1", "", ""]], (2, "应缴金额", "An amount cannot be negative.")),

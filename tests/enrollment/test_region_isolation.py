@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from enrollment import roles
 from enrollment.admin.base import scoped_form_class
 from enrollment.admin.people import PersonForm
 from enrollment.exports import EnrollmentExportResource, IdentityExportResource, PersonExportResource
@@ -35,8 +34,13 @@ def as_clerk_a(client, clerk_a):
 
 @pytest.fixture
 def admin_a(regions):
-    """A system administrator working for county A: every permission, still only county A's rows."""
-    return make_user("admin_a", roles=(roles.ADMIN,), regions=(regions["a"],))
+    """A user of county A given every enrollment permission by hand (no role grants deleting people): every
+    permission, still only county A's rows."""
+    from django.contrib.auth.models import Permission
+
+    user = make_user("admin_a", regions=(regions["a"],))
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="enrollment"))
+    return user
 
 
 @pytest.mark.parametrize(("model_name", "attr"), OBJECTS)

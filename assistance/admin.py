@@ -1,0 +1,89 @@
+"""Assistance in the admin: the policy settings (edited by heads), and read-only lists of applications, outside
+costs and special aid cases. The work itself happens on the pages of ``assistance.urls``, whose services guard
+every step (four eyes, two departments, deadlines); the admin lists, searches, exports and shows history.
+"""
+
+from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from enrollment.admin.base import (
+    EstimatedCountPaginator,
+    PersonRowAdminMixin,
+    RegionScopedAdminMixin,
+    region_list_filter,
+)
+
+from .models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
+
+
+def _page_link(url_name: str, pk: int):
+    try:
+        url = reverse(url_name, args=[pk])
+    except NoReverseMatch:
+        return "-"
+    return format_html('<a href="{}">{}</a>', url, gettext("Open"))
+
+
+@admin.register(AssistancePolicy)
+class AssistancePolicyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
+    list_display = ("policy", "income_share", "asset_cap", "look_back", "look_back_months", "identity_months")
+    list_select_related = ("policy",)
+    autocomplete_fields = ("policy",)
+
+
+class _ReadOnlyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Application)
+class ApplicationAdmin(_ReadOnlyAdmin):
+    list_display = ("number", "household", "applicant_name", "applied_on", "state", "due_on", "due_provisional",
+                    "assistance_granted", "page_link")
+    list_select_related = ("household", "applicant")
+    list_filter = ("state", "due_provisional", region_list_filter("region"))
+    search_fields = ("=number", "=household__number", "=applicant__id_number", "applicant__name__startswith")
+    search_help_text = _("An exact application or household number, a full ID number, or the start of a name.")
+    exclude = ("patients", "granted_identities")
+
+    @admin.display(description=_("applicant"), ordering="applicant__name")
+    def applicant_name(self, application):
+        return application.applicant.name
+
+    @admin.display(description=_("application page"))
+    def page_link(self, application):
+        return _page_link("assistance:application_detail", application.pk)
+
+
+@admin.register(OutsideCost)
+class OutsideCostAdmin(PersonRowAdminMixin, _ReadOnlyAdmin):
+    list_display = ("household", "person_name", "id_number_display", "incurred_on", "description", "total_cost",
+                    "insurance_paid", "other_paid", "verified")
+    list_select_related = ("household", "person")
+    list_filter = ("verified", region_list_filter("household__region"))
+
+
+@admin.register(SpecialAidCase)
+class SpecialAidCaseAdmin(PersonRowAdminMixin, _ReadOnlyAdmin):
+    list_display = ("number", "person_name", "id_number_display", "opened_on", "opening_unit", "state", "amount",
+                    "funding_source", "paid_on", "page_link")
+    list_select_related = ("person",)
+    list_filter = ("state", "funding_source", region_list_filter("region"))
+    exclude = ("named_claims", "named_outside_costs")
+
+    @admin.display(description=_("case page"))
+    def page_link(self, case):
+        return _page_link("assistance:case_detail", case.pk)
