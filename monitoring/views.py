@@ -7,8 +7,6 @@ permission and region itself), the answer file through the project's import engi
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -101,7 +99,7 @@ def dashboard_view(request):
     children = Region.objects.filter(parent=region).order_by("code")
     return _page(
         request, "monitoring/dashboard.html", _("Early-warning dashboard: %(region)s") % {"region": region.name},
-        region=region, board=board, kinds=kinds, chart_data=json.dumps(chart, ensure_ascii=False),
+        region=region, board=board, kinds=kinds, chart_data=chart,
         children=children, ancestors=[r for r in region.ancestors_and_self()[:-1]
                                       if user_can_reach_region(request.user, r)],
         sla_labels={"manual": _("Manual reimbursements (25 working days)"),
