@@ -106,6 +106,8 @@ _FIGURES = {
     ListKind.APPLY_CANDIDATE: [
         ("家庭自付", 14, lambda i, f: _money(f.get("burden"))),
         ("家庭年可支配收入", 16, lambda i, f: _money(f.get("income"))),
+        ("60% 标准", 14, lambda i, f: _money(f.get("threshold"))),
+        ("家庭资产", 14, lambda i, f: _money(f.get("assets"))),
     ],
     ListKind.INSURANCE_GAP: [
         ("参保年度", 10, lambda i, f: f.get("plan_year")),
@@ -114,7 +116,7 @@ _FIGURES = {
         ("资助身份", 14, lambda i, f: f.get("category", "")),
     ],
     ListKind.DEADLINE: [
-        ("单据/批次", 18, lambda i, f: f.get("claim") or f.get("batch") or ""),
+        ("单据/批次/申请", 18, lambda i, f: f.get("claim") or f.get("batch") or f.get("application") or ""),
         ("期限", 12, lambda i, f: _date(f.get("due_on"))),
         ("情况", 10, lambda i, f: _("Overdue") if f.get("state") == "overdue" else _("Due within 3 working days")),
     ],

@@ -30,6 +30,9 @@ from django.db.models import (
 )
 from django.utils.translation import gettext as _
 
+from assistance.models import Application
+from assistance.models.choices import ApplicationState
+from assistance.selectors import household_burden, households_with_open_application
 from claims.calendar import work_calendar
 from claims.models import AssistanceBenefitRule, HospitalBatch, PaymentLine, ReimbursementCase, Settlement
 from claims.models.batches import BatchState
@@ -76,6 +79,7 @@ class Candidate:
 class ListResult:
     candidates: list[Candidate] = field(default_factory=list)
     policy: PolicyVersion | None = None
+    policy_id: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -178,6 +182,33 @@ def high_cost(county: Region, day: dt.date) -> ListResult:
     return result
 
 
+# ------------------------------------------------------------------------------------------- 2. apply-to-receive
+
+def apply_candidates(county: Region, day: dt.date) -> ListResult:
+    """Households already meeting the 60 % test (SPEC §5.1) without an open application: outreach instead of
+    waiting for them to apply. The test itself is assistance's (`household_burden`), for the whole county."""
+    open_ids = set(households_with_open_application(county).values_list("pk", flat=True))
+    result = ListResult()
+    for burden in household_burden(on=day, region=county):
+        if not burden.test.passes or burden.household_id in open_ids or burden.region_id != county.pk:
+            continue
+        test = burden.test
+        result.policy_id = burden.policy_id
+        result.candidates.append(Candidate(
+            reason=Reason.BURDEN_60, subject_key=f"h:{burden.household_id}", period=day.year,
+            household_id=burden.household_id, amount=to_fen(test.eligible_cost),
+            figures={"burden": money(test.eligible_cost), "income": money(test.annual_income),
+                     "threshold": money(test.threshold),
+                     "share": str(test.share_of_income) if test.share_of_income is not None else None,
+                     "assets": money(test.assets) if test.assets is not None else None,
+                     "asset_cap": money(test.asset_cap) if test.asset_cap is not None else None,
+                     "period": [burden.period_start.isoformat() if burden.period_start else None,
+                                burden.period_end.isoformat()]}))
+    if result.policy_id:
+        result.policy = PolicyVersion.objects.filter(pk=result.policy_id).first()
+    return result
+
+
 # ------------------------------------------------------------------------------------------- 3. insurance gaps
 
 def insurance_gaps(county: Region, day: dt.date) -> ListResult:
@@ -236,7 +267,8 @@ def insurance_gaps(county: Region, day: dt.date) -> ListResult:
 # ------------------------------------------------------------------------------------------- 4. deadlines
 
 def deadlines(county: Region, day: dt.date) -> ListResult:
-    """Manual reimbursements and hospital batches due within 3 working days, or overdue (as the claims queues)."""
+    """Manual reimbursements, hospital batches and assistance applications due within 3 working days, or overdue
+    (as the queues count them)."""
     soon_until = due_soon_until(work_calendar(), day)
     result = ListResult()
 
@@ -262,6 +294,15 @@ def deadlines(county: Region, day: dt.date) -> ListResult:
             result.candidates.append(Candidate(
                 reason=reason, subject_key=f"batch:{pk}", period=received.year, batch_id=pk,
                 hospital_id=hospital_id, figures={"batch": number, "due_on": due.isoformat(), "state": state(due)}))
+    applications = (Application.objects.filter(
+        region=county, state__in=(ApplicationState.RECEIVED, ApplicationState.REVIEWED, ApplicationState.APPROVED),
+        due_on__lte=soon_until)
+        .values_list("pk", "number", "household_id", "applicant_id", "due_on", "applied_on"))
+    for pk, number, household_id, applicant_id, due, applied in applications:
+        result.candidates.append(Candidate(
+            reason=Reason.APPLICATION, subject_key=f"app:{pk}", period=applied.year, household_id=household_id,
+            person_id=applicant_id,
+            figures={"application": number, "application_id": pk, "due_on": due.isoformat(), "state": state(due)}))
     return result
 
 
@@ -345,6 +386,7 @@ def assistance_floor(county: Region, day: dt.date) -> ListResult:
 
 LISTS: dict[str, Callable[[Region, dt.date], ListResult]] = {
     ListKind.HIGH_COST: high_cost,
+    ListKind.APPLY_CANDIDATE: apply_candidates,
     ListKind.INSURANCE_GAP: insurance_gaps,
     ListKind.DEADLINE: deadlines,
     ListKind.OUT_OF_CATALOG: out_of_catalog,

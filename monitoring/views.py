@@ -7,8 +7,6 @@ permission and region itself), the answer file through the project's import engi
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -101,7 +99,7 @@ def dashboard_view(request):
     children = Region.objects.filter(parent=region).order_by("code")
     return _page(
         request, "monitoring/dashboard.html", _("Early-warning dashboard: %(region)s") % {"region": region.name},
-        region=region, board=board, kinds=kinds, chart_data=json.dumps(chart, ensure_ascii=False),
+        region=region, board=board, kinds=kinds, chart_data=chart,
         children=children, ancestors=[r for r in region.ancestors_and_self()[:-1]
                                       if user_can_reach_region(request.user, r)],
         sla_labels={"manual": _("Manual reimbursements (25 working days)"),
@@ -217,6 +215,14 @@ def _links(item: WarningItem) -> list[tuple[str, str]]:
         links.append((_("Manual reimbursement"), reverse("claims:case_detail", args=[item.case_id])))
     if item.batch_id:
         links.append((_("Hospital batch"), reverse("claims:batch_detail", args=[item.batch_id])))
+    if item.figures.get("application_id"):
+        links.append((_("Assistance application"),
+                      reverse("admin:assistance_application_change", args=[item.figures["application_id"]])))
+    if item.household_id and item.kind in (ListKind.APPLY_CANDIDATE, ListKind.HIGH_COST):
+        links.append((_("Applications of the household"),
+                      f"{reverse('admin:assistance_application_changelist')}?household__id__exact={item.household_id}"))
+    if item.person_id and item.kind in (ListKind.HIGH_COST, ListKind.ASSISTANCE_FLOOR):
+        links.append((_("Case-by-case special aid"), reverse("admin:assistance_specialaidcase_changelist")))
     if item.hospital_id and item.kind == ListKind.OUT_OF_CATALOG:
         links.append((_("Claims of the hospital"), f"{reverse('admin:claims_claim_changelist')}?hospital__id__exact="
                                                    f"{item.hospital_id}"))
