@@ -85,10 +85,18 @@ class HospitalLinkInline(admin.StackedInline):
         return True
 
 
-_user_admin = admin.site._registry.get(User)
-if isinstance(_user_admin, StaffUserAdmin) and HospitalLinkInline not in _user_admin.inlines:
-    # Enrollment owns the user page and may not import claims; claims adds its inline here.
-    _user_admin.inlines = (*_user_admin.inlines, HospitalLinkInline)
+class UserWithHospitalAdmin(StaffUserAdmin):
+    """Enrollment owns the user page and may not import claims; claims adds the hospital link to it. The link is
+    offered once the account exists (the add page stays username and password only)."""
+
+    def get_inlines(self, request, obj):
+        inlines = super().get_inlines(request, obj)
+        return (*inlines, HospitalLinkInline) if obj is not None else inlines
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserWithHospitalAdmin)
 
 
 @admin.register(EligibilityLookup)
