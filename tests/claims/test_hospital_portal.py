@@ -440,3 +440,18 @@ def test_the_bureau_audit_form_takes_deductions(world, regions, client):
     assert (lines[own[1].pk].approved, lines[own[1].pk].deduction, lines[own[1].pk].rejection_reason) == (
         True, Decimal("250.50"), "超标准收费")
     assert lines[own[2].pk].approved and lines[own[2].pk].deduction == 0
+
+
+@pytest.mark.parametrize(("name", "params", "limit"), [
+    ("hospital:home", {}, 8),
+    ("hospital:batches", {}, 8),
+    ("hospital:batch_new", {"period_start": "2026-09-01", "period_end": "2026-09-30"}, 8),
+    ("hospital:eligibility", {}, 6),
+])
+def test_portal_pages_have_a_bounded_query_count(world, his, name, params, limit, django_assert_max_num_queries):
+    for n in range(3):  # the count must not grow with the hospital's batches
+        flow.submit_batch(period=(dt.date(2026, 9, 1 + n), dt.date(2026, 9, 1 + n)),
+                          claims=[world.claims["H-OWN"][n].pk], by=world.hospital_user)
+    with django_assert_max_num_queries(limit):
+        response = his.get(reverse(name), params)
+    assert response.status_code == 200
