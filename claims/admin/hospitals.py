@@ -14,6 +14,7 @@ from enrollment.admin.base import (
     replace_id_column,
 )
 from enrollment.admin.users import StaffUserAdmin
+from enrollment.scoping import scope_queryset
 
 from ..models import EligibilityLookup, Hospital, HospitalStaff
 
@@ -70,6 +71,12 @@ class HospitalLinkInline(admin.StackedInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("hospital")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # An administrator links users only to hospitals of their own regions (a forged id is refused on save).
+        if db_field.name == "hospital":
+            kwargs["queryset"] = scope_queryset(Hospital.objects.all(), request.user, for_change=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # The user page decides who may edit users; the link is part of that page.
     def has_view_permission(self, request, obj=None):

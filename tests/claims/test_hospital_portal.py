@@ -119,6 +119,21 @@ def _user_form(client, url) -> dict:
     return data
 
 
+def test_a_county_administrator_links_only_hospitals_of_their_county(world, regions):
+    admin_a = make_user("sysadmin_a", roles=(roles.ADMIN,), regions=(regions["a"],))
+    target = make_user("his_new_a", roles=(roles.HOSPITAL,))
+    client = Client()
+    client.force_login(admin_a)
+    url = reverse("admin:auth_user_change", args=[target.pk])
+    form = _user_form(client, url)
+    form.update({"hospital_staff-TOTAL_FORMS": "1", "hospital_staff-0-hospital": str(world.far.pk)})  # county B
+    assert client.post(url, form).status_code == 200
+    assert not HospitalStaff.objects.filter(user=target).exists()
+    form["hospital_staff-0-hospital"] = str(world.own.pk)
+    assert client.post(url, form).status_code == 302
+    assert HospitalStaff.objects.get(user=target).hospital == world.own
+
+
 def test_the_hospital_page_no_longer_asks_for_a_user_id(world, client, regions):
     client.force_login(make_user("sysadmin2", roles=(roles.ADMIN,), regions=(regions["prefecture"],)))
     page = client.get(reverse("admin:claims_hospital_change", args=[world.own.pk])).content.decode()
