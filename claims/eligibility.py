@@ -30,11 +30,11 @@ from enrollment.idnumbers import mask_id_number, parse_id_number
 from enrollment.models import Enrollment, IdentityCategory, Person, PolicyVersion
 from enrollment.scoping import scope_queryset
 
-from . import ratelimit, selectors
+from . import ratelimit, selectors, standing_sql
 from .hospital_access import HospitalAccess, request_access
 from .models import CategoryTilt, EligibilityLookup, Hospital, LookupOutcome
 from .models.choices import Layer
-from .policy_cache import PolicyBundle, policy_bundle
+from .policy_cache import PolicyBundle, identity_categories, policy_bundle
 
 __all__ = ["Eligibility", "Limit", "eligibility", "eligibility_admin_view", "eligibility_api", "look_up_for_hospital",
            "urlpatterns"]
@@ -139,23 +139,41 @@ def eligibility(*, id_number: str, on_date: date, hospital: Hospital | None = No
       (outpatient and inpatient share it) − assistance paid this year.
     """
     number = parse_id_number(id_number).number
-    people = Person.objects.all() if people is None else people
+    if people is None:
+        return _hospital_path(number, on_date, hospital)
     person = people.select_related("region").filter(id_number=number).first()
     if person is None:
         return None
 
     standing = selectors.eligibility(person.pk, on_date)
     categories = tuple({identity.category_id: identity.category for identity in standing.identities}.values())
-    bundle = policy_bundle(person.region, on_date)
+    bundle = policy_bundle(person.region_id, on_date)
     result = Eligibility(person=person, on_date=on_date, enrollment=standing.enrollment, categories=categories,
                          policy=bundle.policy, hospital=hospital)
     if bundle.settings is None:
         return result
-    return _with_benefits(result, bundle, person_id=person.pk, year=on_date.year)
+    return _with_benefits(result, bundle, ytd=selectors.year_to_date(person.pk, on_date.year))
 
 
-def _with_benefits(result: Eligibility, bundle: PolicyBundle, *, person_id: int, year: int) -> Eligibility:
-    """The policy's part comes from the cached bundle; one query for the year's payment lines."""
+def _hospital_path(number: str, on_date: date, hospital: Hospital | None) -> Eligibility | None:
+    """Anyone by the exact number, in one statement (claims.standing_sql) plus the cached policy and categories."""
+    found = standing_sql.standing(number, on_date)
+    if found is None:
+        return None
+    by_id = identity_categories()
+    bundle = policy_bundle(found.person.region_id, on_date)
+    result = Eligibility(person=found.person, on_date=on_date, enrollment=found.enrollment,
+                         categories=tuple(by_id[pk] for pk in found.category_ids), policy=bundle.policy,
+                         hospital=hospital)
+    if bundle.settings is None:
+        return result
+    ytd = selectors.YearToDate(basic_paid=found.basic_paid, critical_paid=found.critical_paid,
+                               assistance_paid=found.assistance_paid)
+    return _with_benefits(result, bundle, ytd=ytd)
+
+
+def _with_benefits(result: Eligibility, bundle: PolicyBundle, *, ytd: selectors.YearToDate) -> Eligibility:
+    """The policy's part comes from the cached bundle, the year's payments from the caller."""
     settings = bundle.settings
     held = {category.pk for category in result.categories}
     by_id = {category.pk: category for category in result.categories}
@@ -165,7 +183,6 @@ def _with_benefits(result: Eligibility, bundle: PolicyBundle, *, person_id: int,
     # 就高: of the held categories' assistance rules, the one with the largest annual limit leaves the most room
     # (the year's assistance paid is one sum, whichever rule paid it); a higher ratio breaks ties.
     best_assistance = next((rule for rule in bundle.assistance_rules if rule.category_id in held), None)
-    ytd = selectors.year_to_date(person_id, year)
     return replace(
         result,
         no_deposit_categories=tuple(

@@ -14,7 +14,7 @@ from datetime import date
 
 from django.core.cache import cache
 
-from enrollment.models import PolicyVersion, Region
+from enrollment.models import IdentityCategory, PolicyVersion, Region
 
 BUNDLE_TIMEOUT_SECONDS = 300
 _GENERATION_KEY = "policy-bundle:generation"
@@ -38,20 +38,30 @@ def _generation() -> int:
     return generation
 
 
-def policy_bundle(region: Region, on_date: date) -> PolicyBundle:
-    key = f"policy-bundle:{_generation()}:{region.pk}:{on_date.isoformat()}"
+def policy_bundle(region_id: int, on_date: date) -> PolicyBundle:
+    key = f"policy-bundle:{_generation()}:{region_id}:{on_date.isoformat()}"
     bundle = cache.get(key)
     if bundle is None:
-        bundle = _load(region, on_date)
+        bundle = _load(region_id, on_date)
         cache.set(key, bundle, BUNDLE_TIMEOUT_SECONDS)
     return bundle
 
 
-def _load(region: Region, on_date: date) -> PolicyBundle:
+def identity_categories() -> dict[int, IdentityCategory]:
+    """Every identity category by id (a few dozen rows of reference data)."""
+    key = f"identity-categories:{_generation()}"
+    categories = cache.get(key)
+    if categories is None:
+        categories = {category.pk: category for category in IdentityCategory.objects.all()}
+        cache.set(key, categories, BUNDLE_TIMEOUT_SECONDS)
+    return categories
+
+
+def _load(region_id: int, on_date: date) -> PolicyBundle:
     from .models import AssistanceBenefitRule, BenefitPolicy, CategoryTilt
     from .selectors import policy_for_service
 
-    policy = policy_for_service(region, on_date)
+    policy = policy_for_service(Region.objects.get(pk=region_id), on_date)
     if policy is None:
         return PolicyBundle(policy=None)
     settings = BenefitPolicy.objects.filter(policy=policy).first()
@@ -80,7 +90,7 @@ def connect_policy_cache_invalidation() -> None:
 
     from .models import AssistanceBenefitRule, BenefitPolicy, CategoryTilt
 
-    for model in (PolicyVersion, BenefitPolicy, CategoryTilt, AssistanceBenefitRule, Region):
+    for model in (PolicyVersion, BenefitPolicy, CategoryTilt, AssistanceBenefitRule, Region, IdentityCategory):
         uid = f"claims.policy_bundle.{model._meta.label_lower}"
         post_save.connect(forget_policy_bundles, sender=model, dispatch_uid=uid)
         post_delete.connect(forget_policy_bundles, sender=model, dispatch_uid=uid + ".deleted")

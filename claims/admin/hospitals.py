@@ -14,6 +14,7 @@ from enrollment.admin.base import (
     replace_id_column,
 )
 from enrollment.admin.users import StaffUserAdmin
+from enrollment.scoping import scope_queryset
 
 from ..models import EligibilityLookup, Hospital, HospitalStaff
 
@@ -71,6 +72,12 @@ class HospitalLinkInline(admin.StackedInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("hospital")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # An administrator links users only to hospitals of their own regions (a forged id is refused on save).
+        if db_field.name == "hospital":
+            kwargs["queryset"] = scope_queryset(Hospital.objects.all(), request.user, for_change=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     # The user page decides who may edit users; the link is part of that page.
     def has_view_permission(self, request, obj=None):
         return True
@@ -85,10 +92,18 @@ class HospitalLinkInline(admin.StackedInline):
         return True
 
 
-_user_admin = admin.site._registry.get(User)
-if isinstance(_user_admin, StaffUserAdmin) and HospitalLinkInline not in _user_admin.inlines:
-    # Enrollment owns the user page and may not import claims; claims adds its inline here.
-    _user_admin.inlines = (*_user_admin.inlines, HospitalLinkInline)
+class UserWithHospitalAdmin(StaffUserAdmin):
+    """Enrollment owns the user page and may not import claims; claims adds the hospital link to it. The link is
+    offered once the account exists (the add page stays username and password only)."""
+
+    def get_inlines(self, request, obj):
+        inlines = super().get_inlines(request, obj)
+        return (*inlines, HospitalLinkInline) if obj is not None else inlines
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserWithHospitalAdmin)
 
 
 @admin.register(EligibilityLookup)

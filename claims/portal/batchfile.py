@@ -90,7 +90,7 @@ def read_batch_file(upload, *, user, period: tuple[dt.date, dt.date]) -> BatchFi
 
     own = {claim.number: claim for claim in with_fund_paid(
         scope_queryset(Claim.objects.filter(number__in=list(wanted)), user)
-        .annotate(service_date=Coalesce("discharged_on", "admitted_on")))}
+        .annotate(service_on=Coalesce("discharged_on", "admitted_on")))}
     declared = dict(BatchLine.objects.filter(claim__number__in=list(wanted)).values_list("claim__number",
                                                                                        "batch__number"))
     start, end = period
@@ -108,11 +108,11 @@ def read_batch_file(upload, *, user, period: tuple[dt.date, dt.date]) -> BatchFi
             problem = _("claim %(claim)s is not settled.")
         elif number in declared:
             problem = _("claim %(claim)s is already declared in batch %(batch)s.")
-        elif not (start <= claim.service_date <= end):
+        elif not (start <= claim.service_on <= end):
             problem = _("claim %(claim)s is dated %(date)s, outside the period.")
         if problem:
             result.errors.append(_error(row, number_label, problem % {
-                "claim": number, "batch": declared.get(number, ""), "date": claim.service_date}))
+                "claim": number, "batch": declared.get(number, ""), "date": claim.service_on}))
             continue
         if amount_cell not in (None, ""):
             try:

@@ -31,7 +31,7 @@ def settled_claims(user) -> QuerySet:
     queryset = scope_queryset(Claim.objects.all(), user).filter(status=ClaimStatus.SETTLED).exclude(
         source=ClaimSource.MANUAL)
     return with_fund_paid(queryset.select_related("person")).annotate(
-        service_date=Coalesce("discharged_on", "admitted_on")).order_by("-admitted_on", "-pk")
+        service_on=Coalesce("discharged_on", "admitted_on")).order_by("-admitted_on", "-pk")
 
 
 def declarable_claims(user, period: tuple[dt.date, dt.date]) -> QuerySet:
@@ -39,7 +39,7 @@ def declarable_claims(user, period: tuple[dt.date, dt.date]) -> QuerySet:
     visit otherwise) falls in `period` and that no batch declares yet."""
     start, end = period
     return (settled_claims(user)
-            .filter(service_date__gte=start, service_date__lte=end)
+            .filter(service_on__gte=start, service_on__lte=end)
             .filter(~Exists(BatchLine.objects.filter(claim=OuterRef("pk"))))
             .order_by("admitted_on", "pk"))
 

@@ -106,6 +106,9 @@ def eligibility_view(request):
         answer = look_up_for_hospital(access, raw_id=form.cleaned_data["id_number"],
                                       raw_date=on_date.isoformat() if on_date else "")
         status = answer.status if answer.status in (400, 429) else 200
+        if status == 200:
+            # Answered: the next patient starts from an empty field, and the number is not echoed into the page.
+            form = LookupForm(initial={"date": on_date or timezone.localdate()})
     response = TemplateResponse(request, "claims/portal/eligibility.html", portal_context(
         request, title=_("Eligibility look-up"), form=form, answer=answer,
         body=answer.body if answer else None, api_url=reverse("api-eligibility")), status=status)

@@ -1,0 +1,297 @@
+"""The eligibility look-up (资格确认) under the production server: gunicorn, 3 sync workers, loopback, 32 clients.
+
+Target (issue 10 §5): ≥ 500 requests/s, p99 < 50 ms, no errors, on this 2-core machine; printed beside the same
+look-up as one raw SQL statement (psycopg, the same 32 clients, no Django), and with the queries one look-up runs.
+
+Needs a database filled by ``manage.py seed_demo --persons N`` (see bench/README.md) and migrated to this code::
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_hospital
+    .venv/bin/python bench/bench_eligibility.py [--clients 32] [--requests 20000] [--seconds 60] [--workers 3]
+
+The script links a benchmark hospital user (its rate limit raised for the run through ELIGIBILITY_RATE_LIMIT),
+starts gunicorn on 127.0.0.1:8102 with an access log, drives it with a small threaded load generator bounded in
+requests and time (one new connection per request: gunicorn's sync workers close each one), stops it, and checks
+that no ID number reached the access log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, setup_django
+
+HOST, PORT = "127.0.0.1", 8102
+API = "/api/eligibility/"
+BENCH_USER = "bench_hospital_user"
+BENCH_HOSPITAL = "BENCH-HOSPITAL"
+
+# The same look-up as one statement: the person, the insured ledger row in force, the identities valid on the
+# date, the year's payment lines by layer (what claims.eligibility reads, less the cached policy).
+RAW_SQL = """
+SELECT p.id,
+  (SELECT e.plan_year FROM enrollment_enrollment e
+    WHERE e.person_id = p.id AND e.plan_year = %(year)s AND e.status = 'insured'
+      AND (e.coverage_start IS NULL OR e.coverage_start <= %(day)s)
+      AND (e.coverage_end IS NULL OR e.coverage_end >= %(day)s) LIMIT 1) AS plan_year,
+  (SELECT string_agg(c.code, ',' ORDER BY c.sort_order) FROM enrollment_identity i
+     JOIN enrollment_identitycategory c ON c.id = i.category_id
+    WHERE i.person_id = p.id AND i.valid_from <= %(day)s AND (i.valid_to IS NULL OR i.valid_to >= %(day)s))
+    AS categories,
+  (SELECT json_object_agg(layer, total) FROM (
+     SELECT layer, sum(amount) AS total FROM claims_paymentline
+      WHERE person_id = p.id AND year = %(year)s GROUP BY layer) ytd) AS year_to_date
+FROM enrollment_person p WHERE p.id_number = %(id_number)s
+"""
+
+
+def prepare(sample: int) -> tuple[str, str, list[str], str]:
+    """The benchmark user's session and CSRF cookies, a sample of ID numbers, and today's date."""
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django.utils import timezone
+
+    from claims.models import Hospital, HospitalStaff
+    from claims.models.choices import HospitalLevel
+    from enrollment import roles
+    from enrollment.models import Region
+
+    region = Region.objects.filter(level="county", people__isnull=False).order_by("code").first()
+    hospital, _created = Hospital.objects.get_or_create(
+        code=BENCH_HOSPITAL, defaults={"name": "基准测试医院", "level": HospitalLevel.COUNTY, "region": region})
+    user, _created = User.objects.get_or_create(username=BENCH_USER, defaults={"is_staff": False})
+    user.set_unusable_password()
+    user.save()
+    user.groups.set([Group.objects.get(name=roles.HOSPITAL)])
+    HospitalStaff.objects.update_or_create(user=user, defaults={"hospital": hospital})
+    client = Client()
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id_number FROM enrollment_person TABLESAMPLE SYSTEM (2) LIMIT %s", [sample])
+        numbers = [row[0] for row in cursor.fetchall()]
+    random.Random(1).shuffle(numbers)
+    return session, secrets.token_hex(16), numbers, timezone.localdate().isoformat()
+
+
+def queries_of_one_look_up(session: str, csrf: str, number: str, day: str) -> list[str]:
+    """The SQL of one look-up in this process (the second: the session and policy caches are warm)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.cookies["sessionid"], client.cookies["csrftoken"] = session, csrf
+    client.post(API, {"id_number": number, "date": day})
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(API, {"id_number": number, "date": day})
+    assert response.status_code in (200, 404), response.content
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int = 1) -> subprocess.Popen:
+    env = {
+        **os.environ, "DEBUG": "0", "ALLOWED_HOSTS": HOST, "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0", "ELIGIBILITY_RATE_LIMIT": "100000000/m", "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-local-development-only"),
+    }
+    if cache_url:
+        env["CACHE_URL"] = cache_url
+    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", str(workers), "--bind",
+               f"{HOST}:{PORT}", "--access-logfile", str(access_log), "--log-level", "warning"]
+    if threads > 1:
+        # Threads overlap each request's waits (PostgreSQL's commit of the look-up record above all), and
+        # concurrent commits share one WAL flush (group commit).
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection(HOST, PORT, timeout=2)
+            connection.request("GET", API)
+            connection.getresponse().read()
+            return process
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+class Load:
+    """N client threads, each sending look-ups until the request budget or the deadline is spent."""
+
+    def __init__(self, *, clients: int, requests: int, seconds: float, call):
+        self.clients, self.requests, self.seconds, self.call = clients, requests, seconds, call
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._issued = 0
+
+    def _next(self) -> int | None:
+        with self._lock:
+            if self._issued >= self.requests or time.monotonic() > self._deadline:
+                return None
+            self._issued += 1
+            return self._issued
+
+    def _run(self, worker: int):
+        state = {}
+        latencies = []
+        while (n := self._next()) is not None:
+            started = time.perf_counter()
+            try:
+                outcome = self.call(n, state)
+            except Exception as error:
+                outcome = type(error).__name__
+            latencies.append(time.perf_counter() - started)
+            if outcome is not None:
+                with self._lock:
+                    self.errors[outcome] = self.errors.get(outcome, 0) + 1
+        with self._lock:
+            self.latencies.extend(latencies)
+
+    def run(self) -> dict:
+        self._deadline = time.monotonic() + self.seconds
+        threads = [threading.Thread(target=self._run, args=(i,)) for i in range(self.clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        ordered = sorted(self.latencies)
+
+        def percentile(p):
+            return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))] * 1000
+
+        return {"requests": len(ordered), "seconds": elapsed, "rps": len(ordered) / elapsed,
+                "p50": percentile(50), "p95": percentile(95), "p99": percentile(99),
+                "mean": statistics.fmean(ordered) * 1000, "errors": dict(self.errors)}
+
+
+def http_call(session: str, csrf: str, numbers: list[str], day: str):
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-CSRFToken": csrf,
+               "Cookie": f"sessionid={session}; csrftoken={csrf}", "Host": HOST}
+
+    def call(n: int, state: dict) -> str | None:
+        body = urlencode({"id_number": numbers[n % len(numbers)], "date": day})
+        connection = http.client.HTTPConnection(HOST, PORT, timeout=10)
+        try:
+            connection.request("POST", API, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        return None if response.status in (200, 404) else f"HTTP {response.status}"
+
+    return call
+
+
+def sql_call(numbers: list[str], day: str):
+    import psycopg
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    year = int(day[:4])
+
+    def call(n: int, state: dict) -> str | None:
+        if "connection" not in state:
+            state["connection"] = psycopg.connect(
+                host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"],
+                dbname=database["NAME"], password=database["PASSWORD"] or None, autocommit=True)
+        with state["connection"].cursor() as cursor:
+            cursor.execute(RAW_SQL, {"id_number": numbers[n % len(numbers)], "day": day, "year": year})
+            cursor.fetchall()
+        return None
+
+    return call
+
+
+def workers_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user + system) the server's worker processes have used: a figure the machine's load does not
+    inflate the way wall time is inflated when other processes share the cores."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def show(label: str, figures: dict) -> None:
+    print(f"{label:<44} {figures['requests']:>7} req in {figures['seconds']:5.1f} s  {figures['rps']:7.0f} req/s  "
+          f"p50 {figures['p50']:6.1f} ms  p95 {figures['p95']:6.1f} ms  p99 {figures['p99']:6.1f} ms  "
+          f"errors {sum(figures['errors'].values())} {figures['errors'] or ''}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread) ; 1: sync workers")
+    parser.add_argument("--sample", type=int, default=5_000, help="distinct ID numbers to look up")
+    parser.add_argument("--cache-url", default="", help="CACHE_URL for the server (default: per-process memory)")
+    args = parser.parse_args()
+
+    setup_django()
+    from django.db import connection
+
+    from bench.common import table_estimates
+
+    session, csrf, numbers, day = prepare(args.sample)
+    people = table_estimates(["enrollment_person"])["enrollment_person"]
+    print(f"PostgreSQL {connection.pg_version}, about {people:,} people; {len(numbers)} sampled ID numbers; "
+          f"date {day}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    sql = queries_of_one_look_up(session, csrf, numbers[0], day)
+    print(f"queries per look-up (warm session and policy caches): {len(sql)}")
+    for statement in sql:
+        print("   ", statement[:150])
+    connection.close()
+
+    access_log = ROOT / "var" / "bench-eligibility-access.log"
+    access_log.parent.mkdir(exist_ok=True)
+    access_log.unlink(missing_ok=True)
+    server = start_gunicorn(args.workers, access_log, args.cache_url, args.threads)
+    try:
+        Load(clients=args.clients, requests=min(600, args.requests), seconds=20,
+             call=http_call(session, csrf, numbers, day)).run()  # warm each worker's caches and connections
+        cpu_before = workers_cpu_seconds(server)
+        web = Load(clients=args.clients, requests=args.requests, seconds=args.seconds,
+                   call=http_call(session, csrf, numbers, day)).run()
+        web_cpu_ms = (workers_cpu_seconds(server) - cpu_before) / web["requests"] * 1000
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"CPU of the web workers per look-up: {web_cpu_ms:.2f} ms")
+    raw = Load(clients=args.clients, requests=args.requests, seconds=args.seconds, call=sql_call(numbers, day)).run()
+
+    print()
+    kind = f"{args.threads} threads each" if args.threads > 1 else "sync"
+    show(f"gunicorn {args.workers} workers ({kind}), {args.clients} clients", web)
+    show(f"raw SQL, one statement, {args.clients} clients", raw)
+    log = access_log.read_text()
+    leaked = sum(1 for number in numbers if number in log)
+    print(f"access log: {log.count(chr(10))} lines, ID numbers found in it: {leaked}")
+    target = web["rps"] >= 500 and web["p99"] < 50 and not web["errors"]
+    print(f"target ≥ 500 req/s, p99 < 50 ms, no errors: {'met' if target else 'NOT met'}; "
+          f"load average after the run {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

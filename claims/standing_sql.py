@@ -1,0 +1,93 @@
+"""A person's standing on a date in one SQL statement: the hospital look-up's hot path (issue 10 §5).
+
+The ORM path (``selectors.eligibility`` + ``selectors.year_to_date``) takes four statements, and compiling them
+costs more CPU than PostgreSQL spends answering; hospitals ask hundreds of times a second. This statement reads
+the same rows under the same rules — the insured ledger row whose coverage holds the date (one per person and plan
+year), the identities valid on the date in the order ``Eligibility.identities`` promises, the year's payment lines
+by layer — and tests/claims/test_eligibility_fast_path.py pins it to the ORM path on varied people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from enrollment.models import Enrollment, Identity, IdentityCategory, Person
+from enrollment.models.ledger import EnrollmentStatus
+
+from .models import PaymentLine
+from .models.choices import Layer
+
+_ZERO = Decimal("0.00")
+
+
+def _sql() -> str:
+    person, enrollment = Person._meta.db_table, Enrollment._meta.db_table
+    identity, category, line = Identity._meta.db_table, IdentityCategory._meta.db_table, PaymentLine._meta.db_table
+
+    def paid(layer: str) -> str:
+        # Table names and layer codes come from the models, never from input; the values are parameters.
+        return (f"(SELECT COALESCE(SUM(pl.amount), 0) FROM {line} pl "  # noqa: S608
+                f"WHERE pl.person_id = p.id AND pl.year = %(year)s AND pl.layer = '{layer}')")
+
+    return f"""
+SELECT p.id, p.id_number, p.name, p.region_id,
+       e.id, e.plan_year, e.coverage_start, e.coverage_end, e.scheme,
+       {paid(Layer.BASIC)}, {paid(Layer.CRITICAL)}, {paid(Layer.ASSISTANCE)},
+       i.category_id
+FROM {person} p
+LEFT JOIN {enrollment} e ON e.person_id = p.id AND e.plan_year = %(year)s AND e.status = '{EnrollmentStatus.INSURED}'
+     AND (e.coverage_start IS NULL OR e.coverage_start <= %(day)s)
+     AND (e.coverage_end IS NULL OR e.coverage_end >= %(day)s)
+LEFT JOIN {identity} i ON i.person_id = p.id AND i.valid_from <= %(day)s
+     AND (i.valid_to IS NULL OR i.valid_to >= %(day)s)
+LEFT JOIN {category} c ON c.id = i.category_id
+WHERE p.id_number = %(number)s
+ORDER BY c.sort_order, c.code, i.valid_from DESC, i.id DESC
+"""  # noqa: S608 - as above
+
+
+_STATEMENT: str | None = None
+
+
+@dataclass(frozen=True)
+class Standing:
+    person: Person  # id, id_number, name and region_id only
+    enrollment: Enrollment | None  # id, plan year, coverage and scheme only
+    category_ids: tuple[int, ...]  # held on the date, most favourable first, each once
+    basic_paid: Decimal
+    critical_paid: Decimal
+    assistance_paid: Decimal
+
+
+def _money(value) -> Decimal:
+    return Decimal(str(value or 0)).quantize(_ZERO)
+
+
+def _date(value):
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def standing(number: str, on_date: dt.date) -> Standing | None:
+    """The standing of the person with this (normalised) ID number on `on_date`, or None when not on file."""
+    global _STATEMENT
+    if _STATEMENT is None:
+        _STATEMENT = _sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENT, {"number": number, "day": on_date, "year": on_date.year})
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    person = Person(pk=first[0], id_number=first[1], name=first[2], region_id=first[3])
+    enrollment = None
+    if first[4] is not None:
+        enrollment = Enrollment(pk=first[4], person_id=first[0], region_id=first[3], plan_year=first[5],
+                                coverage_start=_date(first[6]), coverage_end=_date(first[7]), scheme=first[8],
+                                status=EnrollmentStatus.INSURED)
+    categories = tuple(dict.fromkeys(row[12] for row in rows if row[12] is not None))
+    return Standing(person=person, enrollment=enrollment, category_ids=categories, basic_paid=_money(first[9]),
+                    critical_paid=_money(first[10]), assistance_paid=_money(first[11]))
