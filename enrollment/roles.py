@@ -185,6 +185,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         "enrollment.ledgerproblem": "view add change",
         "enrollment.region": "view add change",
         "enrollment.ledgerrun": "view add",
+        "enrollment.identitycategory": "view change",  # names and order; shared, so at province level only
         "enrollment.regionyear": "view add change",
         "enrollment.policyversion": "view add change",
         "enrollment.subsidyrule": "view add change delete",

@@ -219,3 +219,17 @@ def test_calendar_service_refuses_a_county_user(regions):
     assert not CalendarYear.objects.filter(year=2031).exists()
     load_year(year=2031, rows=[], by=province_head)
     assert CalendarYear.objects.filter(year=2031).exists()
+
+
+@pytest.mark.parametrize("path", [USERS, "/admin/axes/accessattempt/", "/admin/axes/accesslog/",
+                                  "/admin/axes/accessfailurelog/"])
+def test_account_lists_take_a_fixed_number_of_queries(client, accounts, regions, path,
+                                                      django_assert_max_num_queries):
+    client.force_login(accounts["admin_a"])
+    client.get(path)  # warm the content-type and session caches
+    for n in range(30):  # more accounts and logs, in and out of reach, must not add queries
+        user = make_user(f"more{n}", roles=(roles.CLERK,), regions=(regions["a" if n % 2 else "b"],))
+        _logs_for(user.username)
+    with django_assert_max_num_queries(12):
+        response = client.get(path)
+    assert response.status_code == 200

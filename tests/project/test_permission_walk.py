@@ -13,6 +13,7 @@ user.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 import pytest
@@ -54,6 +55,30 @@ def world(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), transaction.atomic():
         yield build_world()
         transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _request_figures():
+    """Counts the walk's requests by answer; printed at the end of the module (seen with `pytest -s`)."""
+    from collections import Counter
+
+    counts = Counter()
+    original = Client.request
+
+    def counting(self, **request):
+        response = original(self, **request)
+        counts[response.status_code] += 1
+        return response
+
+    # Thousands of expected 403/404 answers: Django would log each with its traceback (most of the walk's time).
+    request_log = logging.getLogger("django.request")
+    level = request_log.level
+    request_log.setLevel(logging.ERROR)
+    Client.request = counting
+    yield counts
+    Client.request = original
+    request_log.setLevel(level)
+    print(f"\npermission walk: {sum(counts.values())} requests, answers {dict(sorted(counts.items()))}")
 
 
 @pytest.fixture
