@@ -9,6 +9,7 @@ another process.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -38,23 +39,36 @@ def _generation() -> int:
     return generation
 
 
+# This process's copies, by the same keys: reading them back from the cache unpickles model instances on every
+# look-up. A key names the generation, so a change seen through the cache makes them unreachable at once.
+_LOCAL: dict[str, tuple[float, object]] = {}
+_LOCAL_MAX = 2_000
+
+
+def _cached(key: str, load):
+    now = time.monotonic()
+    held = _LOCAL.get(key)
+    if held is not None and held[0] > now:
+        return held[1]
+    value = cache.get(key)
+    if value is None:
+        value = load()
+        cache.set(key, value, BUNDLE_TIMEOUT_SECONDS)
+    if len(_LOCAL) >= _LOCAL_MAX:
+        _LOCAL.clear()
+    _LOCAL[key] = (now + BUNDLE_TIMEOUT_SECONDS, value)
+    return value
+
+
 def policy_bundle(region_id: int, on_date: date) -> PolicyBundle:
-    key = f"policy-bundle:{_generation()}:{region_id}:{on_date.isoformat()}"
-    bundle = cache.get(key)
-    if bundle is None:
-        bundle = _load(region_id, on_date)
-        cache.set(key, bundle, BUNDLE_TIMEOUT_SECONDS)
-    return bundle
+    return _cached(f"policy-bundle:{_generation()}:{region_id}:{on_date.isoformat()}",
+                   lambda: _load(region_id, on_date))
 
 
 def identity_categories() -> dict[int, IdentityCategory]:
     """Every identity category by id (a few dozen rows of reference data)."""
-    key = f"identity-categories:{_generation()}"
-    categories = cache.get(key)
-    if categories is None:
-        categories = {category.pk: category for category in IdentityCategory.objects.all()}
-        cache.set(key, categories, BUNDLE_TIMEOUT_SECONDS)
-    return categories
+    return _cached(f"identity-categories:{_generation()}",
+                   lambda: {category.pk: category for category in IdentityCategory.objects.all()})
 
 
 def _load(region_id: int, on_date: date) -> PolicyBundle:
@@ -79,6 +93,7 @@ def _load(region_id: int, on_date: date) -> PolicyBundle:
 
 
 def forget_policy_bundles(**kwargs) -> None:
+    _LOCAL.clear()
     try:
         cache.incr(_GENERATION_KEY)
     except ValueError:

@@ -94,6 +94,10 @@ def _fresh_cache():
     a test that rolls its rows back sends no signal, and the next test may reuse the same ids."""
     from django.core.cache import cache
 
+    from claims.policy_cache import forget_policy_bundles
+
     cache.clear()
+    forget_policy_bundles()
     yield
     cache.clear()
+    forget_policy_bundles()
