@@ -276,6 +276,9 @@ def _settle_all(outcome: ClaimImport, user) -> None:
             outcome.settled += 1
         except ValidationError as error:
             outcome.settle_errors.append(f"{claim.number}: {' '.join(error.messages)}")
+        except PermissionDenied as error:  # registered by someone who may import but not settle: say so once
+            outcome.settle_errors.append(str(error))
+            break
 
 
 # --- Admin page: upload → dry run → confirm -----------------------------------------------------------------------

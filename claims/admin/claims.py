@@ -98,7 +98,7 @@ class SettlementInline(RegionScopedInlineMixin, admin.TabularInline):
 
     model = Settlement
     fields = ("created_at", "created_by", "policy", "categories", "basic", "critical", "assistance", "hospital_borne",
-              "patient_pays", "lines_table", "reversal", "slip_link")
+              "patient_pays", "lines_table", "frozen", "reversal", "slip_link")
     readonly_fields = fields
     ordering = ("-created_at", "-pk")
     extra = 0
@@ -107,8 +107,8 @@ class SettlementInline(RegionScopedInlineMixin, admin.TabularInline):
 
     def get_queryset(self, request):
         return (super().get_queryset(request)
-                .select_related("policy", "created_by", "reversed_by", "basic_category", "critical_category",
-                                "assistance_category")
+                .select_related("policy", "created_by", "reversed_by", "reversal_approved_by", "approved_by",
+                                "basic_category", "critical_category", "assistance_category")
                 .prefetch_related("lines"))
 
     def has_add_permission(self, request, obj=None):
@@ -137,12 +137,23 @@ class SettlementInline(RegionScopedInlineMixin, admin.TabularInline):
               format_html(" ({})", gettext("reversal")) if line.is_reversal else "") for line in lines))
         return format_html("<div class='payment-lines'>{}</div>", rows)
 
+    @admin.display(description=_("frozen"))
+    def frozen(self, settlement):
+        if settlement.frozen_at is None:
+            return "-"
+        approved = format_html("<br>{} {}", gettext("approved by"), settlement.approved_by) \
+            if settlement.approved_by_id else ""
+        return format_html("{} · {}{}", date_format(timezone.localtime(settlement.frozen_at), "Y-m-d H:i"),
+                           settlement.get_frozen_reason_display(), approved)
+
     @admin.display(description=_("reversed"))
     def reversal(self, settlement):
         if settlement.reversed_at is None:
             return "-"
-        return format_html("{} · {}<br>{}", date_format(timezone.localtime(settlement.reversed_at), "Y-m-d H:i"),
-                           settlement.reversed_by or "-", settlement.reversal_reason)
+        approved = format_html("<br>{} {}", gettext("approved by"), settlement.reversal_approved_by) \
+            if settlement.reversal_approved_by_id else ""
+        return format_html("{} · {}<br>{}{}", date_format(timezone.localtime(settlement.reversed_at), "Y-m-d H:i"),
+                           settlement.reversed_by or "-", settlement.reversal_reason, approved)
 
     @admin.display(description=_("slip"))
     def slip_link(self, settlement):
