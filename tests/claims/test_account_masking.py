@@ -5,12 +5,13 @@ from django.urls import reverse
 from enrollment.idnumbers import mask_bank_account
 from enrollment.models import IdNumberAccess
 
-from .test_reimbursement_flow import (  # noqa: F401 - fixtures
-    _fast_passwords_and_fresh_calendar,
-    register,
-    staff,
-    world,
-)
+from . import test_reimbursement_flow as flow_tests
+from .test_reimbursement_flow import register
+
+# The flow tests' fixtures (the settings one is autouse).
+_fast_passwords_and_fresh_calendar = flow_tests._fast_passwords_and_fresh_calendar
+staff = flow_tests.staff
+world = flow_tests.world
 
 ACCOUNT = "6228480000000000001"
 
