@@ -44,6 +44,7 @@ from claims.rules.workdays import status_for, working_days_between
 from claims.services import batches as batch_services
 from claims.services import reimbursement as case_services
 from claims.services.reimbursement import ConcurrentChange, Guard
+from enrollment.admin.base import shown_bank_account
 from enrollment.scoping import scope_queryset
 
 PAGE_SIZE = 50
@@ -355,7 +356,8 @@ def _case_page(request, case, *, bound_form=None, bound_action=None, error=None,
         events=_labelled_events(case.events.select_related("by"), actions=case_services.CASE_ACTIONS,
                                 states=CaseState),
         actions=actions, clock=clock, today=today, error=error,
-        four_eyes=four_eyes_notes(case, request.user, case_services.CASE_ACTIONS)), status=status)
+        four_eyes=four_eyes_notes(case, request.user, case_services.CASE_ACTIONS),
+        payee_account=shown_bank_account(request, case.payee_account)), status=status)
 
 
 @staff_member_required

@@ -5,7 +5,7 @@ search box, a list filter) reaches the database without a form, and a NUL there 
 PostgreSQL. Upload file names need nothing: Django drops their non-printable characters.
 """
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,9 @@ class RefuseControlCharactersMiddleware:
         offence = _first_offence((name, value) for name, values in request.GET.lists() for value in values)
         if offence is not None:
             name, message = offence
+            if request.path.startswith("/api/"):  # the JSON endpoints answer in their own format
+                return JsonResponse({"error": message, "field": _printable(name)}, status=400,
+                                    json_dumps_params={"ensure_ascii": False})
             return HttpResponseBadRequest(format_html(
                 "<!doctype html><html lang=\"zh-hans\"><meta charset=\"utf-8\"><title>{}</title><h1>{}</h1><p>{}</p>"
                 "<p>{}</p></html>",

@@ -4,20 +4,25 @@ Their work happens on the queue and case pages (`claims:case_detail`, `claims:ba
 services guard every transition (four eyes, SLA clocks); the admin lists and links, it does not edit.
 """
 
+import dataclasses
+
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from enrollment.admin.base import (
     EstimatedCountPaginator,
     RegionScopedAdminMixin,
+    can_see_full_id,
     id_number_column,
     region_list_filter,
     replace_id_column,
 )
+from enrollment.idnumbers import mask_bank_account
 
 from ..models import HospitalBatch, ReimbursementCase
 from .claims import ClaimSearchMixin
@@ -44,15 +49,41 @@ class _ReadOnlyWorkflowAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    masked_fields: dict[str, str] = {}  # model field → the admin method that shows it masked
+
     def get_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name != "id"] + ["page_link"]
+        return [self.masked_fields.get(f.name, f.name) for f in self.model._meta.fields if f.name != "id"] + [
+            "page_link"]
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        if not self.masked_fields or can_see_full_id(request):
+            return super().get_historical_record_context_helper(request, historical_record)
+        return MaskedAccountHistoryHelper(self.model, historical_record)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
 
+class MaskedAccountHistoryHelper(HistoricalRecordContextHelper):
+    """History diffs of a case show the payee's account masked, like the page itself."""
+
+    def format_delta_change(self, change):
+        if change.field == "payee_account":
+            change = dataclasses.replace(change, old=mask_bank_account(change.old or ""),
+                                         new=mask_bank_account(change.new or ""))
+        return super().format_delta_change(change)
+
+
 @admin.register(ReimbursementCase)
 class ReimbursementCaseAdmin(ClaimSearchMixin, _ReadOnlyWorkflowAdmin):
+    # Masked for everybody on this read-only page; the case's own page (/claims/cases/<id>/) shows it whole to
+    # users who may see full numbers, and records that they did.
+    masked_fields = {"payee_account": "masked_payee_account"}
+
+    @admin.display(description=_("payee account"))
+    def masked_payee_account(self, case):
+        return mask_bank_account(case.payee_account) or "-"
+
     list_display = ("claim", "person_name", "id_number_display", "state", "received_on", "sla_due_on",
                     "sla_provisional", "exempt", "page_link")
     list_select_related = ("claim", "claim__person")

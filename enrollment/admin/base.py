@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..access_log import record_full_id_access
 from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
-from ..idnumbers import mask_id_number, parse_id_number
+from ..idnumbers import mask_bank_account, mask_id_number, parse_id_number
 from ..models import Region
 from ..models.access import AccessKind
 from ..scoping import (
@@ -49,6 +49,14 @@ def shown_id_number(request, number: str) -> str:
     """The ID number as this user may see it: whole with the permission (and recorded), masked otherwise."""
     if not can_see_full_id(request):
         return mask_id_number(number)
+    record_full_id_access(request, AccessKind.PAGE)
+    return number
+
+
+def shown_bank_account(request, number: str) -> str:
+    """A bank account as this user may see it, like an ID number."""
+    if not number or not can_see_full_id(request):
+        return mask_bank_account(number or "")
     record_full_id_access(request, AccessKind.PAGE)
     return number
 

@@ -69,3 +69,10 @@ def test_an_upload_whose_name_holds_a_nul_is_stored_without_it(client, world, cl
     response = client.post(reverse("enrollment:import-start"), {"kind": "roster", "file": upload})
     assert response.status_code == 200
     assert ImportJob.objects.get().original_name == "名单.csv"
+
+
+def test_the_json_api_answers_a_control_character_in_json(client, world, clerk_a):
+    client.force_login(clerk_a)
+    response = client.get("/api/eligibility/?id_number=5227%00")
+    assert response.status_code == 400
+    assert response.json()["field"] == "id_number" and "U+0000" in response.json()["error"]
