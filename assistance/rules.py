@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from enrollment.money import ZERO, to_fen
+from enrollment.money import FEN, ZERO, to_fen
 
 PASSES = "passes"
 FAILS = "fails"
@@ -29,6 +29,14 @@ NOTE_COST_BELOW = "cost_below_threshold"
 NOTE_ASSETS_AT_CAP = "assets_at_or_above_cap"
 
 _SHARE_PLACES = Decimal("0.0001")
+
+
+def _fen(value) -> Decimal:
+    """``to_fen`` without its conversions for the Decimals the database returns (the selector calls the test
+    for every household of a county)."""
+    if type(value) is Decimal:
+        return value.quantize(FEN, rounding=ROUND_HALF_UP)
+    return to_fen(value)
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class HouseholdTest:
 def eligible_cost(*, claims_cost: Decimal, outside_cost: Decimal, special_aid_paid: Decimal) -> Decimal:
     """What the household still bears: costs from settled claims and verified outside items, less special aid
     already paid (never below zero — aid beyond the costs does not make a household 'owe' burden)."""
-    return max(ZERO, to_fen(claims_cost + outside_cost - special_aid_paid))
+    total = _fen(claims_cost + outside_cost - special_aid_paid)
+    return total if total > ZERO else ZERO
 
 
 def household_test(*, eligible_cost: Decimal, annual_income: Decimal | None, income_share: Decimal | None,
@@ -64,7 +73,9 @@ def household_test(*, eligible_cost: Decimal, annual_income: Decimal | None, inc
     ``asset_cap`` None means the policy does not test assets. A test that fails on one leg fails even when the
     other leg's figure is unknown; it passes only when every leg is known and passes.
     """
-    cost = to_fen(eligible_cost)
+    cost = _fen(eligible_cost)
+    income = None if annual_income is None else _fen(annual_income)
+    assets = None if assets is None else _fen(assets)
     missing: list[str] = []
     notes: list[str] = []
     threshold = share = None
@@ -73,9 +84,8 @@ def household_test(*, eligible_cost: Decimal, annual_income: Decimal | None, inc
         missing.append(MISSING_POLICY)
     if annual_income is None:
         missing.append(MISSING_INCOME)
-    if income_share is not None and annual_income is not None:
-        income = to_fen(annual_income)
-        threshold = to_fen(income * income_share)
+    if income_share is not None and income is not None:
+        threshold = _fen(income * income_share)
         if income == 0:
             notes.append(NOTE_ZERO_INCOME)
             cost_leg = cost > 0
@@ -90,7 +100,7 @@ def household_test(*, eligible_cost: Decimal, annual_income: Decimal | None, inc
             missing.append(MISSING_ASSETS)
             asset_leg = None
         else:
-            asset_leg = to_fen(assets) < to_fen(asset_cap)
+            asset_leg = assets < asset_cap
             if not asset_leg:
                 notes.append(NOTE_ASSETS_AT_CAP)
     if cost_leg is False or asset_leg is False:
@@ -100,9 +110,8 @@ def household_test(*, eligible_cost: Decimal, annual_income: Decimal | None, inc
     else:
         outcome = UNDECIDED
     return HouseholdTest(
-        eligible_cost=cost, annual_income=None if annual_income is None else to_fen(annual_income),
-        income_share=income_share, threshold=threshold, share_of_income=share,
-        assets=None if assets is None else to_fen(assets), asset_cap=asset_cap, outcome=outcome,
+        eligible_cost=cost, annual_income=income, income_share=income_share, threshold=threshold,
+        share_of_income=share, assets=assets, asset_cap=asset_cap, outcome=outcome,
         missing=tuple(missing), notes=tuple(notes))
 
 
