@@ -11,12 +11,14 @@ class ClaimsConfig(AppConfig):
 
         from .models import PaymentLine
         from .policyfile import register_benefits_section
+        from .services.policy_copy import connect_policy_copy
         from .services.policy_lock import connect_policy_lock
         from .services.settlement import refuse_payment_line_delete
 
         # Enrollment owns the policy-file format, the loader and the edit hook; claims plugs into all three here
         # because enrollment may not import claims.
         connect_policy_lock()
+        connect_policy_copy()
         register_benefits_section()
         pre_delete.connect(
             refuse_payment_line_delete, sender=PaymentLine, dispatch_uid="claims.payment_line_immutable")
