@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.dates import WEEKDAYS
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -40,7 +41,9 @@ class _Rollback(Exception):
 
 def schedule_text(year: int) -> str:
     rows = CalendarDay.objects.filter(day__year=year).values_list("day", "kind", "name")
-    return "\n".join(f"{day.isoformat()} {kind} {name}".rstrip() for day, kind, name in rows)
+    # The published schedules' own marks (休 / 班), which parse_schedule reads back: no English codes on the page.
+    marks = {DayKind.HOLIDAY: "休", DayKind.MAKEUP_WORKDAY: "班"}
+    return "\n".join(f"{day.isoformat()} {marks.get(kind, kind)} {name}".rstrip() for day, kind, name in rows)
 
 
 def parse_schedule(text: str) -> list[tuple[str, str, str]]:
@@ -60,8 +63,8 @@ class CalendarYearForm(forms.ModelForm):
     schedule = forms.CharField(
         label=_("holidays and make-up working days"), required=False,
         widget=forms.Textarea(attrs={"rows": 24, "cols": 60, "style": "font-family: monospace"}),
-        help_text=_("One day per line: the date, “holiday” (休) or “makeup_workday” (班), and the holiday's name, "
-                    "e.g. “2026-10-01 holiday 国庆节”. Days not listed are ordinary days (Monday–Friday working)."))
+        help_text=_("One day per line: the date, 休 (holiday) or 班 (make-up working day), and the holiday's name, "
+                    "e.g. “2026-10-01 休 国庆节”. Days not listed are ordinary days (Monday–Friday working)."))
 
     class Meta:
         model = CalendarYear
@@ -111,6 +114,11 @@ class CalendarYearAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHistoryAd
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
             holidays=_day_count(DayKind.HOLIDAY), makeup_days=_day_count(DayKind.MAKEUP_WORKDAY))
+
+    @admin.display(description=_("holidays and make-up working days"))
+    def schedule(self, year):
+        """The schedule as read-only text, for those who may only view the calendar (the form's field otherwise)."""
+        return format_html("<pre>{}</pre>", schedule_text(year.year))
 
     @admin.display(description=_("holidays"), ordering="holidays")
     def holiday_count(self, year):

@@ -215,7 +215,8 @@ def seed_calendar(*, years: Iterable[int] = PACKAGE_YEARS, replace: bool = False
     rows_by_year: dict[int, list] = defaultdict(list)
     for row in seed.rows:
         rows_by_year[row.day.year].append(row)
-    source = f"chinese-calendar {getattr(chinese_calendar, '__version__', '')}".strip()
+    source = _("State Council holiday schedules (chinese-calendar %(version)s)") % {
+        "version": getattr(chinese_calendar, "__version__", "")}
     loaded, kept = [], []
     for year in sorted(seed.loaded_years):
         if year in already and not replace:

@@ -4,18 +4,49 @@ Policy data is read from above (a county reads the province's version) and chang
 version's own region; a version the edit guards refuse (e.g. claims were settled under it) is read-only.
 """
 
+import datetime as dt
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..models import CostShareRule, PolicyVersion, SubsidyRule
 from ..models.policy import SubsidyKind
 from ..percent import PercentField, percent_problem
+from ..scoping import user_can_reach_region
 from ..services.policy import PolicyNotEditable, ensure_policy_editable
+from ..services.policy_versions import close_version
 from .base import RegionScopedAdminMixin, RegionScopedInlineMixin, region_list_filter
 
 _EDITABLE_CACHE = "_admin_policy_editable"
+
+
+def policy_locked_reason(policy) -> str:
+    """Why ``policy`` is read-only (the edit guard's own message), or "" when it may be edited."""
+    if policy is None or policy.pk is None:
+        return ""
+    try:
+        ensure_policy_editable(policy)
+    except PolicyNotEditable as error:
+        return " ".join(error.messages)
+    return ""
+
+
+class CloseVersionForm(forms.Form):
+    end_on = forms.DateField(label=_("last day in force"), widget=forms.DateInput(attrs={"type": "date"},
+                                                                                   format="%Y-%m-%d"))
+    successor_code = forms.SlugField(
+        label=_("code of the successor"), required=False, max_length=64,
+        help_text=_("Leave empty to close the version only; otherwise a copy with all its rules starts the next "
+                    "day, to be edited for the new policy."))
+    successor_name = forms.CharField(label=_("name of the successor"), required=False, max_length=200)
+    confirm = forms.BooleanField(label=_("I confirm: the version ends on this date; this cannot be undone here."))
 
 
 def policy_is_editable(policy) -> bool:
@@ -109,3 +140,47 @@ class PolicyVersionAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and policy_is_editable(obj)
+
+    def get_urls(self):
+        return [path("<int:pk>/close/", self.admin_site.admin_view(self.close_view),
+                     name="enrollment_policyversion_close"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        reason = policy_locked_reason(obj)
+        may_close = (obj is not None and obj.effective_to is None
+                     and request.user.has_perm("enrollment.change_policyversion")
+                     and user_can_reach_region(request.user, obj.region))
+        extra_context = {**(extra_context or {}), "locked_reason": reason,
+                         "close_url": reverse("admin:enrollment_policyversion_close", args=[obj.pk])
+                         if may_close else None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def close_view(self, request, pk):
+        version = get_object_or_404(self.get_queryset(request).select_related("region"), pk=pk)
+        if not request.user.has_perm("enrollment.change_policyversion"):
+            raise PermissionDenied
+        form = CloseVersionForm(request.POST or None,
+                                initial={"successor_code": f"{version.code}-next", "successor_name": version.name,
+                                         "end_on": dt.date.today()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                successor = close_version(
+                    version=version, end_on=form.cleaned_data["end_on"], by=request.user,
+                    successor_code=form.cleaned_data["successor_code"],
+                    successor_name=form.cleaned_data["successor_name"])
+            except PermissionDenied as error:
+                form.add_error(None, str(error))
+            except ValidationError as error:
+                form.add_error(None, " ".join(error.messages))
+            else:
+                if successor is None:
+                    messages.success(request, gettext("Policy version %(code)s closed.") % {"code": version.code})
+                    return redirect("admin:enrollment_policyversion_change", version.pk)
+                messages.success(request, gettext("Policy version %(code)s closed; its successor %(next)s starts on "
+                                                  "%(date)s.") % {"code": version.code, "next": successor.code,
+                                                                  "date": successor.effective_from})
+                return redirect("admin:enrollment_policyversion_change", successor.pk)
+        return TemplateResponse(request, "admin/enrollment/policyversion/close.html", {
+            **self.admin_site.each_context(request), "title": _("Close policy version %(code)s") % {
+                "code": version.code}, "form": form, "version": version, "opts": self.opts})

@@ -164,4 +164,4 @@ class CostShareRule(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.policy} class {self.county_class}"
+        return _("%(policy)s, county class %(n)s") % {"policy": self.policy, "n": self.county_class}
