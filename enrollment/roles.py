@@ -125,6 +125,16 @@ _MONITORING_HANDLE = {
     "monitoring.warningitem": "view change +handle_warningitem +export_warnings",
 }
 
+# When the nightly warning jobs run (django-celery-beat's database scheduler): heads read it; at province level they
+# change it (PROVINCE_WRITES).
+_NIGHT_SCHEDULE = {
+    "django_celery_beat.periodictask": "view add change delete",
+    "django_celery_beat.crontabschedule": "view add change delete",
+    "django_celery_beat.intervalschedule": "view add change delete",
+    "django_celery_beat.solarschedule": "view add change delete",
+    "django_celery_beat.clockedschedule": "view add change delete",
+}
+
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     CLERK: {
@@ -176,6 +186,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_REFERENCE,
         **_READ_PEOPLE,
         **_READ_CLAIMS,
+        **_NIGHT_SCHEDULE,
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
         "claims.eligibilitylookup": "view",
@@ -246,10 +257,18 @@ ROLE_SCOPES: dict[str, str] = {
     LIAISON: SCOPE_REGION,
     ADMIN: SCOPE_REGION,
     HOSPITAL: SCOPE_HOSPITAL,
+    RURAL_DEPT: SCOPE_REGION,
+    HEALTH_DEPT: SCOPE_REGION,
 }
 
 # Shared by every region: readable by whoever has "view", written (add/change/delete/actions) at province level only.
 PROVINCE_WRITES = frozenset({
+    # The night's schedule (django-celery-beat) is one for the whole province.
+    "django_celery_beat.periodictask",
+    "django_celery_beat.crontabschedule",
+    "django_celery_beat.intervalschedule",
+    "django_celery_beat.solarschedule",
+    "django_celery_beat.clockedschedule",
     "claims.calendarday",
     "claims.calendaryear",
     "enrollment.identitycategory",
@@ -283,6 +302,8 @@ ADMIN_ACTIONS: dict[str, dict[str, str]] = {
     "enrollment.ledgerproblem": {"close_off": "change"},
     "claims.calendaryear": {"recompute_deadlines": "change", "reload_published": "change"},
     "claims.claim": {"settle_selected": "change"},
+    "django_celery_beat.periodictask": {"enable_tasks": "change", "disable_tasks": "change", "toggle_tasks": "change",
+                                        "run_tasks": "change"},
     # Unlocking resets the lockout counter of accounts the administrator manages; the logs themselves stay.
     "axes.accessattempt": {"unlock_accounts": "auth.change_user"},
 }
@@ -293,6 +314,8 @@ SITE_ACTIONS: dict[str, str] = {"delete_selected": "delete"}
 ANY_STAFF = "staff"  # any active staff account (the admin's own pages: index, password change, …)
 VIEW_OF_MODEL_ASKED = "view of the model asked for"
 PUBLIC = "public"  # no login needed (the login page)
+# A need "hospital:<app.codename>": the permission, held by a user who works for a hospital (the hospital portal).
+HOSPITAL_NEED = "hospital:"
 
 # URL name -> permission that opens the page ("app.codename"; "a|b" = either), and for pages about one record the
 # model whose scope decides which records the user may open. Admin pages of a registered model (changelist, add,
@@ -337,6 +360,37 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "claims:batch_detail": ("claims.view_hospitalbatch", "claims.hospitalbatch"),
     "claims:batch_action": ("claims.view_hospitalbatch", "claims.hospitalbatch"),
     "api-eligibility": ("claims.lookup_eligibility", None),
+    "admin:claims_settlementcorrection_decide": ("claims.approve_correction", "claims.settlementcorrection"),
+    "admin:enrollment_ledgerrun_build": ("enrollment.add_ledgerrun", None),
+    "admin:enrollment_ledgerrun_status": ("enrollment.view_ledgerrun", "enrollment.ledgerrun"),
+    "assistance:index": (ANY_STAFF, None),
+    "assistance:application_queue": ("assistance.view_application", None),
+    "assistance:register_application": ("assistance.add_application", None),
+    "assistance:application_detail": ("assistance.view_application", "assistance.application"),
+    "assistance:application_slip": ("assistance.view_application", "assistance.application"),
+    "assistance:application_action": ("assistance.view_application", "assistance.application"),
+    "assistance:case_queue": ("assistance.view_specialaidcase", None),
+    "assistance:open_case": ("assistance.open_special_aid", None),
+    "assistance:case_detail": ("assistance.view_specialaidcase", "assistance.specialaidcase"),
+    "assistance:case_action": ("assistance.view_specialaidcase", "assistance.specialaidcase"),
+    "hospital:login": (PUBLIC, None),
+    "hospital:logout": (ANY_STAFF, None),
+    "hospital:home": (HOSPITAL_NEED + "claims.view_claim", None),
+    "hospital:eligibility": (HOSPITAL_NEED + "claims.lookup_eligibility", None),
+    "hospital:claims": (HOSPITAL_NEED + "claims.view_claim", None),
+    "hospital:slip": (HOSPITAL_NEED + "claims.view_claim", "claims.claim"),
+    "hospital:batches": (HOSPITAL_NEED + "claims.view_hospitalbatch", None),
+    "hospital:batch": (HOSPITAL_NEED + "claims.view_hospitalbatch", "claims.hospitalbatch"),
+    "hospital:batch_new": (HOSPITAL_NEED + "claims.submit_batch", None),
+    "hospital:batch_file": (HOSPITAL_NEED + "claims.submit_batch", None),
+    "monitoring:dashboard": ("monitoring.view_warningitem", None),
+    "monitoring:items": ("monitoring.view_warningitem", None),
+    "monitoring:assign": ("monitoring.handle_warningitem", None),
+    "monitoring:item": ("monitoring.view_warningitem", "monitoring.warningitem"),
+    "monitoring:item_action": ("monitoring.handle_warningitem", "monitoring.warningitem"),
+    "monitoring:export": ("monitoring.export_warnings", None),
+    # The answer file updates identities: the identity import's right and the right to handle items ("&": both).
+    "monitoring:answers": ("enrollment.add_identity&monitoring.handle_warningitem", None),
 }
 
 

@@ -87,3 +87,4 @@ class MonitoringPolicyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
                     "other_floor", "verify_working_days")
     list_select_related = ("policy",)
     filter_horizontal = ("relapse_categories", "key_categories", "other_categories")
+from . import admin_schedule  # noqa: E402,F401  (after the beat app registered its own)

@@ -161,6 +161,7 @@ def item_queue_view(request):
 @staff_member_required
 @require_POST
 def assign_view(request):
+    _require(request, handling.HANDLE_PERMISSION)
     form = AssignForm(request.POST, user=request.user)
     ids = [int(value) for value in request.POST.getlist("items") if value.isdigit()]
     back = request.POST.get("next") or reverse("monitoring:items")
@@ -255,6 +256,7 @@ def item_detail_view(request, pk: int):
 @staff_member_required
 @require_POST
 def item_action_view(request, pk: int, action: str):
+    _require(request, handling.HANDLE_PERMISSION)
     item = _item(request, pk)
     form = ActionForm(request.POST)
     form.is_valid()

@@ -17,18 +17,29 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group, User
 from django.test import override_settings
 from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
-from claims.models import CalendarDay, CalendarYear, HospitalStaff
+from assistance.models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
+from claims.models import CalendarDay, CalendarYear, EligibilityLookup, HospitalStaff, SettlementCorrection
 from claims.models.calendar import DayKind
 from claims.models.claims import ClaimSource
+from claims.models.lookups import LookupOutcome
 from claims.services import batches as batch_flow
 from claims.services import reimbursement as case_flow
 from claims.services.settlement import settle_claim
 from enrollment import roles
-from enrollment.models import IdentityCategory, ImportJob, LedgerProblem, RegionYear
+from enrollment.models import IdentityCategory, IdNumberAccess, ImportJob, LedgerProblem, LedgerRun, RegionYear
 from enrollment.models.ledger import ProblemKind
+from monitoring.models import ListKind, NightRun, Reason, WarningItem
 from tests.claims.factories import make_claim, make_hospital, make_patient, spec_example_policy
 from tests.factories import make_user, region_tree
+from tests.monitoring.factories import make_monitoring
 
 D = Decimal
 SIDES = ("a", "b")
@@ -79,11 +90,13 @@ def _side(world: World, side: str, regions) -> None:
                                       income_all=D("25000"), contribution_tier1=D("380"), contribution_tier2=D("380"))
     job = ImportJob.objects.create(kind="roster", original_name=f"{side}.xlsx", created_by=clerk, file=f"{side}.xlsx")
     now = timezone.now()
+    household = patient.household or _household(patient)
+    later = date(2026, 9, 20)
     rows = {
         "enrollment.region": region,
         "enrollment.regionyear": stats,
         "enrollment.policyversion": policy,
-        "enrollment.household": patient.household or _household(patient),
+        "enrollment.household": household,
         "enrollment.person": patient,
         "enrollment.identity": patient.identities.first(),
         "enrollment.enrollment": patient.enrollments.first(),
@@ -104,6 +117,28 @@ def _side(world: World, side: str, regions) -> None:
         "axes.accessfailurelog": AccessFailureLog.objects.create(
             username=clerk.username, ip_address="10.0.0.1", user_agent="walk", path_info="/admin/login/",
             http_accept="*/*", attempt_time=now, locked_out=True),
+        "enrollment.idnumberaccess": IdNumberAccess.objects.create(user=clerk, kind="list", path="/walk/"),
+        "enrollment.ledgerrun": LedgerRun.objects.create(region=region, plan_year=2026),
+        "claims.eligibilitylookup": EligibilityLookup.objects.create(
+            user=clerk, region=region, hospital=hospital, id_number=patient.id_number,
+            outcome=LookupOutcome.INSURED),
+        "claims.settlementcorrection": SettlementCorrection.objects.create(
+            claim=direct, original=direct.settlements.first(), reason="walk", proposed_by=clerk),
+        "assistance.assistancepolicy": AssistancePolicy.objects.get_or_create(policy=policy)[0],
+        "assistance.application": Application.objects.create(
+            number=f"WALK-APP-{side.upper()}", household=household, region=region, applicant=patient,
+            applied_on=later, policy=policy, step_started_on=later, step_working_days=10, registered_by=clerk),
+        "assistance.outsidecost": OutsideCost.objects.create(
+            household=household, person=patient, incurred_on=date(2026, 8, 1), description="walk",
+            total_cost=D("100.00")),
+        "assistance.specialaidcase": SpecialAidCase.objects.create(
+            number=f"WALK-SA-{side.upper()}", person=patient, region=region, policy=policy, opened_on=later,
+            opened_by=clerk, opening_unit="乡镇"),
+        "monitoring.monitoringpolicy": make_monitoring(policy),
+        "monitoring.nightrun": NightRun.objects.create(region=region, data_date=later),
+        "monitoring.warningitem": WarningItem.objects.create(
+            kind=ListKind.HIGH_COST, reason=Reason.RELAPSE_PERSON, subject_key=f"walk-{side}", period=2026,
+            region=region, first_seen_on=later, last_seen_on=later),
     }
     for label, row in rows.items():
         world.rows.setdefault(label, {})[side] = row
@@ -146,11 +181,21 @@ def _build_world() -> World:
                                                                         kind=DayKind.HOLIDAY, name="国庆节")}
     world.rows["enrollment.identitycategory"] = {"*": IdentityCategory.objects.get(code="dibao")}
     world.rows["auth.group"] = {"*": Group.objects.get(name=roles.CLERK)}
+    crontab = CrontabSchedule.objects.create(minute="30", hour="1")
+    world.rows["django_celery_beat.crontabschedule"] = {"*": crontab}
+    world.rows["django_celery_beat.intervalschedule"] = {"*": IntervalSchedule.objects.create(every=1, period="days")}
+    world.rows["django_celery_beat.solarschedule"] = {"*": SolarSchedule.objects.create(
+        event="sunrise", latitude=D("26.25"), longitude=D("107.52"))}
+    clocked = ClockedSchedule.objects.create(clocked_time=timezone.now())
+    world.rows["django_celery_beat.clockedschedule"] = {"*": clocked}
+    world.rows["django_celery_beat.periodictask"] = {"*": PeriodicTask.objects.create(
+        name="walk", task="monitoring.tasks.run_night", crontab=crontab)}
     return world
 
 
 _SLUGS = {roles.CLERK: "clerk", roles.REVIEWER: "reviewer", roles.APPROVER: "approver", roles.HEAD: "head",
-          roles.LIAISON: "liaison", roles.ADMIN: "admin", roles.HOSPITAL: "hospital"}
+          roles.LIAISON: "liaison", roles.ADMIN: "admin", roles.HOSPITAL: "hospital", roles.RURAL_DEPT: "rural",
+          roles.HEALTH_DEPT: "health"}
 
 
 def _slug(role: str) -> str:

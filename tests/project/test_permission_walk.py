@@ -92,7 +92,14 @@ def clients(world, db):
 
 
 def _allows(role: str, need: str, label: str, *, at_province: bool) -> bool:
-    """Whether the table gives `role` what an action or page needs: a model action or a permission "app.codename"."""
+    """Whether the table gives `role` what an action or page needs: a model action or a permission "app.codename".
+
+    "a|b": either permission; "a&b": both; "hospital:app.codename": the permission, for a user of a hospital."""
+    if need.startswith(roles.HOSPITAL_NEED):
+        return (roles.ROLE_SCOPES[role] == roles.SCOPE_HOSPITAL
+                and _allows(role, need.removeprefix(roles.HOSPITAL_NEED), label, at_province=at_province))
+    if "&" in need:
+        return all(_allows(role, one, label, at_province=at_province) for one in need.split("&"))
     if "." in need:
         return any(one in roles.role_codenames(role) for one in need.split("|"))
     return need in roles.model_actions(role, label, at_province=at_province)
@@ -239,6 +246,9 @@ FIXED_KWARGS = {
     ("claims:case_action", "action"): "pay",
     ("claims:batch_action", "action"): "pay_advance",
     ("enrollment:import-template", "kind"): "roster",
+    ("assistance:application_action", "action"): "initial_review",
+    ("assistance:case_action", "action"): "record_meeting",
+    ("monitoring:item_action", "action"): "note",
 }
 # Pages whose table entry needs a sample request: (query string, the permission that request needs).
 SAMPLE_QUERIES = {

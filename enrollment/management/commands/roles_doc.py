@@ -86,11 +86,15 @@ def render() -> str:
             out.append(f"| `{label}` | `{name}` | {need} |")
     out += ["", "## Pages", "",
             "Admin pages of a model (list, add, change, delete, history) follow the model's row above. Other pages, "
-            "by URL name (`a|b`: either permission):", "",
+            "by URL name (`a|b`: either permission; `a&b`: both; `hospital:` a user who works for a hospital):", "",
             "| URL name | Needs | Rows scoped as |", "|---|---|---|"]
     for name, (need, model_label) in sorted(roles.VIEW_PERMISSIONS.items()):
-        out.append(f"| `{name}` | {need.replace('|', ' or ')} | {f'`{model_label}`' if model_label else ''} |")
+        out.append(f"| `{name}` | {_need_text(need)} | {f'`{model_label}`' if model_label else ''} |")
     return "\n".join(out) + "\n"
+
+
+def _need_text(need: str) -> str:
+    return need.replace("|", " or ").replace("&", " and ")
 
 
 class Command(BaseCommand):
