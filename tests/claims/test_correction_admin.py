@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from claims.models import CorrectionState, Settlement, SettlementCorrection
+from claims.models import CorrectionState, PaymentLine, Settlement, SettlementCorrection
 from claims.models.claims import ClaimSource
 from claims.services import corrections as corr
 from claims.services import reimbursement as flow
@@ -143,3 +143,21 @@ def test_correction_list_query_count(client, regions, case, staff, django_assert
     with django_assert_max_num_queries(12):
         response = client.get(url)
     assert response.status_code == 200 and case.claim.number in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_no_admin_form_changes_frozen_money(client, case, staff):
+    """The claim's change form ignores posted costs once settled; payment lines have no edit form for anyone."""
+    claim = case.claim
+    settlement = Settlement.objects.get(claim=claim, reversed_at__isnull=True)
+    lines = list(PaymentLine.objects.filter(claim=claim).order_by("pk").values_list("pk", "layer", "amount"))
+    client.force_login(staff["clerk"])
+    client.post(_claim_url(claim), _correction_form(claim, total_cost="1.00", policy_scope_cost="1.00",
+                                                    number=claim.number, person=claim.person_id))
+    line = PaymentLine.objects.filter(claim=claim).first()
+    assert client.post(reverse("admin:claims_paymentline_change", args=[line.pk]),
+                       {"amount": "1.00"}).status_code == 403
+    claim.refresh_from_db()
+    settlement.refresh_from_db()
+    assert (claim.total_cost, settlement.basic) == (M("60000.00"), M("38625.00"))
+    assert list(PaymentLine.objects.filter(claim=claim).order_by("pk").values_list("pk", "layer", "amount")) == lines
