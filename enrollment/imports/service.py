@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from openpyxl.utils import get_column_letter
 
 from ..controlchars import CONTROL_CHARACTERS, describe, find_control_character
+from ..idnumbers import mask_numbers_in_text
 from ..models import ImportJob
 from ..models.imports import ImportKind, ImportStatus
 from ..services.ledger_runs import follow_up_import
@@ -279,7 +280,9 @@ def start_import_job(*, kind: str, upload, user) -> tuple[ImportJob, ImportResul
         estimate = estimate_data_rows(upload)
     except UnreadableFile:
         estimate = 0  # the check in the request reports what is wrong with the file
-    job = ImportJob.objects.create(kind=kind, file=upload, original_name=os.path.basename(upload.name)[:200],
+    # A file is sometimes named after a person ("522701…张三.xlsx"); the name is shown to colleagues, so masked.
+    original_name = mask_numbers_in_text(os.path.basename(upload.name))[:200]
+    job = ImportJob.objects.create(kind=kind, file=upload, original_name=original_name,
                                    created_by=user, total_rows=estimate if _in_background(estimate) else 0)
     if _in_background(estimate):
         from ..tasks import check_import_job

@@ -76,3 +76,12 @@ def test_the_json_api_answers_a_control_character_in_json(client, world, clerk_a
     response = client.get("/api/eligibility/?id_number=5227%00")
     assert response.status_code == 400
     assert response.json()["field"] == "id_number" and "U+0000" in response.json()["error"]
+
+
+def test_an_upload_named_after_an_id_number_is_recorded_masked(client, world, clerk_a, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(clerk_a)
+    number = world["a"].person.id_number
+    upload = SimpleUploadedFile(f"{number}张三.csv", "身份证号,姓名\n".encode(), content_type="text/csv")
+    assert client.post(reverse("enrollment:import-start"), {"kind": "roster", "file": upload}).status_code == 200
+    assert ImportJob.objects.get().original_name == f"{world['a'].person.masked_id_number}张三.csv"
