@@ -361,6 +361,7 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "claims:batch_action": ("claims.view_hospitalbatch", "claims.hospitalbatch"),
     "api-eligibility": ("claims.lookup_eligibility", None),
     "admin:claims_settlementcorrection_decide": ("claims.approve_correction", "claims.settlementcorrection"),
+    "admin:enrollment_policyversion_close": ("enrollment.change_policyversion", "enrollment.policyversion"),
     "admin:enrollment_ledgerrun_build": ("enrollment.add_ledgerrun", None),
     "admin:enrollment_ledgerrun_status": ("enrollment.view_ledgerrun", "enrollment.ledgerrun"),
     "assistance:index": (ANY_STAFF, None),

@@ -4,7 +4,6 @@ Policy data is read from above (a county reads the province's version) and chang
 version's own region; a version the edit guards refuse (e.g. claims were settled under it) is read-only.
 """
 
-import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -162,7 +162,7 @@ class PolicyVersionAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
             raise PermissionDenied
         form = CloseVersionForm(request.POST or None,
                                 initial={"successor_code": f"{version.code}-next", "successor_name": version.name,
-                                         "end_on": dt.date.today()})
+                                         "end_on": timezone.localdate()})
         if request.method == "POST" and form.is_valid():
             try:
                 successor = close_version(

@@ -138,7 +138,7 @@ def _side(world: World, side: str, regions) -> None:
         "monitoring.nightrun": NightRun.objects.create(region=region, data_date=later),
         "monitoring.warningitem": WarningItem.objects.create(
             kind=ListKind.HIGH_COST, reason=Reason.RELAPSE_PERSON, subject_key=f"walk-{side}", period=2026,
-            region=region, first_seen_on=later, last_seen_on=later),
+            region=region, first_seen_on=later, last_seen_on=later, person=patient),
     }
     for label, row in rows.items():
         world.rows.setdefault(label, {})[side] = row
