@@ -282,6 +282,10 @@ ADMIN_READ_ONLY = frozenset({
     "claims.reimbursementcase",
     "claims.paymentline",
     "enrollment.importjob",
+    # Registered and moved on their own pages (assistance/), built from the ledger-build page.
+    "assistance.application",
+    "assistance.outsidecost",
+    "enrollment.ledgerrun",
 })
 
 # Accounts and what they leave behind: scoped to users whose regions all lie within the viewer's.

@@ -599,3 +599,7 @@ class ProvinceWritesMixin:
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and self._at_province(request)
+
+    def get_actions(self, request):
+        # Every bulk action on shared reference data is a write, whichever permission it declares (or none).
+        return super().get_actions(request) if self._at_province(request) else {}

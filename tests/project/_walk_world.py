@@ -60,6 +60,12 @@ class Walker:
         """Whether a row of `side` ("a", "b", "province" or "*" for shared rows) lies within this user's scope."""
         return side == "*" or self.at_province or side == self.side
 
+    def sees_row(self, side: str, row) -> bool:
+        """`sees`, and for a hospital user only rows of models scoped to a hospital (the rest is out of its scope)."""
+        if roles.ROLE_SCOPES[self.role] == roles.SCOPE_HOSPITAL and not hasattr(type(row), "hospital_scope"):
+            return False
+        return self.sees(side)
+
 
 @dataclass
 class World:
