@@ -147,6 +147,11 @@ def test_every_admin_action_is_in_the_role_table(rf, admin_user):
     assert not missing, f"Admin actions the role table does not mention (enrollment/roles.py ADMIN_ACTIONS): {missing}"
 
 
+def test_every_role_has_a_scope():
+    missing = sorted(set(roles.ROLE_PERMISSIONS) - set(roles.ROLE_SCOPES))
+    assert not missing, f"Roles without a scope in enrollment/roles.py ROLE_SCOPES: {missing}"
+
+
 def test_no_role_holds_a_wildcard():
     for role, table in roles.ROLE_PERMISSIONS.items():
         assert "*" not in table and "*" not in table.values(), role

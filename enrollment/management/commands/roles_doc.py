@@ -56,8 +56,8 @@ def render() -> str:
     ]
     with translation.override("en"):
         for role in role_list:
-            out.append(f"| {role} | {roles.ROLE_LABELS.get(role, '')} | "
-                       f"{roles.SCOPE_LABELS[roles.ROLE_SCOPES[role]]} |")
+            scope = roles.SCOPE_LABELS.get(roles.ROLE_SCOPES.get(role), "— (missing from ROLE_SCOPES)")
+            out.append(f"| {role} | {roles.ROLE_LABELS.get(role, '')} | {scope} |")
     out += [
         "",
         "A user at province level works on the whole province. A user whose regions are all below province reads, "
