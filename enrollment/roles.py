@@ -288,6 +288,15 @@ ADMIN_READ_ONLY = frozenset({
     "enrollment.ledgerrun",
 })
 
+# Registered in the admin for superusers (operations), given to no role: every staff page of theirs is 403.
+SUPERUSER_ONLY = frozenset({
+    "django_celery_beat.clockedschedule",
+    "django_celery_beat.crontabschedule",
+    "django_celery_beat.intervalschedule",
+    "django_celery_beat.periodictask",
+    "django_celery_beat.solarschedule",
+})
+
 # Accounts and what they leave behind: scoped to users whose regions all lie within the viewer's.
 STAFF_SCOPED = frozenset({
     "auth.user",

@@ -172,7 +172,7 @@ def _build_world() -> World:
         _side(world, side, regions)
     for side in (*SIDES, "province"):
         for role in roles.ROLE_PERMISSIONS:
-            if roles.ROLE_SCOPES[role] == roles.SCOPE_HOSPITAL and side not in SIDES:
+            if roles.ROLE_SCOPES.get(role) == roles.SCOPE_HOSPITAL and side not in SIDES:
                 continue  # a hospital user always works for one hospital, in a county
             user = make_user(f"walk_{_slug(role)}_{side}", roles=(role,), regions=(regions[side],))
             if role == roles.HOSPITAL and side in SIDES:

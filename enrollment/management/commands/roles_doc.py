@@ -21,6 +21,8 @@ def _model_name(label: str) -> str:
 
 
 def _model_scope(label: str) -> str:
+    if label in roles.SUPERUSER_ONLY:
+        return "superusers only"
     if label in roles.PROVINCE_WRITES:
         return "shared; written at province level only"
     if label in roles.STAFF_SCOPED:
@@ -40,7 +42,7 @@ def render() -> str:
     """The Markdown of docs/roles.md (Chinese model names, English notes: the table's own language)."""
     role_list = list(roles.ROLE_PERMISSIONS)
     labels = sorted({label for table in roles.ROLE_PERMISSIONS.values() for label in table}
-                    | roles.PROVINCE_WRITES | roles.STAFF_SCOPED)
+                    | roles.PROVINCE_WRITES | roles.STAFF_SCOPED | roles.SUPERUSER_ONLY)
     out = [
         "# Roles and permissions",
         "",
@@ -56,8 +58,8 @@ def render() -> str:
     ]
     with translation.override("en"):
         for role in role_list:
-            out.append(f"| {role} | {roles.ROLE_LABELS.get(role, '')} | "
-                       f"{roles.SCOPE_LABELS[roles.ROLE_SCOPES[role]]} |")
+            scope = roles.SCOPE_LABELS.get(roles.ROLE_SCOPES.get(role), "— (missing from ROLE_SCOPES)")
+            out.append(f"| {role} | {roles.ROLE_LABELS.get(role, '')} | {scope} |")
     out += [
         "",
         "A user at province level works on the whole province. A user whose regions are all below province reads, "
