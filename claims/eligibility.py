@@ -400,7 +400,8 @@ def eligibility_admin_view(request, *, admin_site, opts):
     """The staff look-up page: the same selector, limited to the people of the user's regions."""
     if not request.user.has_perm(STAFF_PERMISSION):
         raise PermissionDenied
-    form = EligibilityForm(request.GET or None, user=request.user)
+    # A POST, like the hospitals' look-up: an ID number typed here never reaches a URL or an access log.
+    form = EligibilityForm(request.POST or None, user=request.user)
     result = None
     searched = False
     if form.is_valid():
