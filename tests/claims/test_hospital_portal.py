@@ -153,6 +153,13 @@ def test_every_look_up_is_recorded_with_who_when_which_and_the_result(world, his
     assert records[0].on_date == dt.date(2026, 9, 3) and records[0].at is not None
 
 
+def test_control_characters_in_the_id_number_are_a_400_and_recorded_without_them(world, his):
+    response = his.post(API, {"id_number": "5227011960\x0005174655", "date": "2026-09-03"})
+    assert response.status_code == 400 and response.json()["field"] == "id_number"
+    record = EligibilityLookup.objects.get()
+    assert record.outcome == "invalid" and "\x00" not in record.id_number and record.id_number.startswith("5227011960")
+
+
 def test_look_up_records_are_immutable(world, his):
     his.post(API, {"id_number": world.claims["H-OWN"][0].person.id_number})
     record = EligibilityLookup.objects.get()
