@@ -477,3 +477,12 @@ def test_portal_pages_have_a_bounded_query_count(world, his, name, params, limit
     with django_assert_max_num_queries(limit):
         response = his.get(reverse(name), params)
     assert response.status_code == 200
+
+
+def test_the_portal_form_shares_the_rate_limit(world, his, settings):
+    settings.ELIGIBILITY_RATE_LIMIT = "1/m"
+    person = world.claims["H-OWN"][0].person
+    assert his.post(API, {"id_number": person.id_number}).status_code == 200
+    page = his.post(reverse("hospital:eligibility"), {"id_number": person.id_number, "date": "2026-09-03"})
+    assert page.status_code == 429 and "at most 1 per minute" in page.content.decode()
+    assert int(page["Retry-After"]) >= 1
