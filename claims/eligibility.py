@@ -289,8 +289,10 @@ def look_up_for_hospital(access: HospitalAccess, *, raw_id: str, raw_date: str) 
         on_date = parse_iso_date(raw_date) if raw_date else timezone.localdate()
     except ValidationError as error:
         return _refused(400, error.messages[0], field="date")
+    # What was asked is recorded as typed, less control characters (PostgreSQL refuses a NUL in text).
+    asked = "".join(ch if ch.isprintable() else "\ufffd" for ch in raw_id)[:24]
     record = EligibilityLookup(user_id=access.user_id, hospital_id=access.hospital_id,
-                               region_id=access.hospital_region_id, id_number=raw_id[:24], on_date=on_date)
+                               region_id=access.hospital_region_id, id_number=asked, on_date=on_date)
     hospital = Hospital(pk=access.hospital_id, region_id=access.hospital_region_id,
                         in_county=access.hospital_in_county)
     try:
@@ -400,7 +402,8 @@ def eligibility_admin_view(request, *, admin_site, opts):
     """The staff look-up page: the same selector, limited to the people of the user's regions."""
     if not request.user.has_perm(STAFF_PERMISSION):
         raise PermissionDenied
-    form = EligibilityForm(request.GET or None, user=request.user)
+    # A POST, like the hospitals' look-up: an ID number typed here never reaches a URL or an access log.
+    form = EligibilityForm(request.POST or None, user=request.user)
     result = None
     searched = False
     if form.is_valid():

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from claims.eligibility import eligibility
-from claims.models import BenefitPolicy, HospitalStaff
+from claims.models import BenefitPolicy, EligibilityLookup, HospitalStaff
 from claims.services import settle_claim
 from enrollment import roles
 from enrollment.idnumbers import make_id_number
@@ -337,10 +337,13 @@ PAGE = "/admin/claims/claim/eligibility/"
 
 def test_staff_page_shows_the_result_card(client, clerk_a, dibao_patient, county_hospital):
     client.force_login(clerk_a)
-    response = client.get(PAGE, {"id_number": dibao_patient.id_number, "on_date": "2024-06-01",
-                                 "hospital": county_hospital.pk})
+    response = client.post(PAGE, {"id_number": dibao_patient.id_number, "on_date": "2024-06-01",
+                                  "hospital": county_hospital.pk})
     assert response.status_code == 200
     result = response.context["result"]
+    record = EligibilityLookup.objects.get()  # staff look-ups are recorded too
+    assert (record.user, record.hospital, record.id_number, record.outcome, record.region) == (
+        clerk_a, county_hospital, dibao_patient.id_number, "insured", dibao_patient.region)
     assert result.insured and result.no_deposit
     page = response.content.decode()
     assert dibao_patient.masked_id_number in page
@@ -350,14 +353,15 @@ def test_staff_page_shows_the_result_card(client, clerk_a, dibao_patient, county
 
 def test_staff_page_finds_only_people_of_the_users_regions(client, clerk_b, dibao_patient):
     client.force_login(clerk_b)
-    response = client.get(PAGE, {"id_number": dibao_patient.id_number, "on_date": "2024-06-01"})
+    response = client.post(PAGE, {"id_number": dibao_patient.id_number, "on_date": "2024-06-01"})
     assert response.status_code == 200
     assert response.context["searched"] and response.context["result"] is None
+    assert EligibilityLookup.objects.get().outcome == "not_found"
 
 
 def test_staff_page_reports_an_invalid_id_on_the_form(client, clerk_a, policy):
     client.force_login(clerk_a)
-    response = client.get(PAGE, {"id_number": WRONG_CHECK_DIGIT, "on_date": "2024-06-01"})
+    response = client.post(PAGE, {"id_number": WRONG_CHECK_DIGIT, "on_date": "2024-06-01"})
     assert "check digit" in " ".join(response.context["form"].errors["id_number"])
 
 

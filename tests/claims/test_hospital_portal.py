@@ -153,6 +153,13 @@ def test_every_look_up_is_recorded_with_who_when_which_and_the_result(world, his
     assert records[0].on_date == dt.date(2026, 9, 3) and records[0].at is not None
 
 
+def test_control_characters_in_the_id_number_are_a_400_and_recorded_without_them(world, his):
+    response = his.post(API, {"id_number": "5227011960\x0005174655", "date": "2026-09-03"})
+    assert response.status_code == 400 and response.json()["field"] == "id_number"
+    record = EligibilityLookup.objects.get()
+    assert record.outcome == "invalid" and "\x00" not in record.id_number and record.id_number.startswith("5227011960")
+
+
 def test_look_up_records_are_immutable(world, his):
     his.post(API, {"id_number": world.claims["H-OWN"][0].person.id_number})
     record = EligibilityLookup.objects.get()
@@ -470,3 +477,12 @@ def test_portal_pages_have_a_bounded_query_count(world, his, name, params, limit
     with django_assert_max_num_queries(limit):
         response = his.get(reverse(name), params)
     assert response.status_code == 200
+
+
+def test_the_portal_form_shares_the_rate_limit(world, his, settings):
+    settings.ELIGIBILITY_RATE_LIMIT = "1/m"
+    person = world.claims["H-OWN"][0].person
+    assert his.post(API, {"id_number": person.id_number}).status_code == 200
+    page = his.post(reverse("hospital:eligibility"), {"id_number": person.id_number, "date": "2026-09-03"})
+    assert page.status_code == 429 and "at most 1 per minute" in page.content.decode()
+    assert int(page["Retry-After"]) >= 1
