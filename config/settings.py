@@ -176,6 +176,8 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The lockout page in the admin's look and in Chinese (axes' default is a line of English text).
+AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
 
 # --- Celery: a configured broker means real workers; none means tasks run in-process (embedded default). ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

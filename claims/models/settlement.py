@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from enrollment.models import Identity, IdentityCategory, Person, PolicyVersion
@@ -111,7 +112,9 @@ class Settlement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.claim} @ {self.created_at:%Y-%m-%d}"
+        # Beijing time: the UTC day of a settlement made before 08:00 is the day before (USE_TZ stores UTC).
+        settled = timezone.localtime(self.created_at) if self.created_at else None
+        return f"{self.claim} @ {settled:%Y-%m-%d}" if settled else str(self.claim)
 
     @property
     def total(self):

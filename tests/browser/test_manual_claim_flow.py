@@ -145,7 +145,8 @@ def test_clerk_registers_two_reviewers_review_and_the_slip_shows_every_layer(wor
     row.get_by_role("link", name=claim_number).click()
     page.locator("#action-initial_review").get_by_label("Note").fill("材料齐全")
     page.get_by_role("button", name="Initial review (初审)").click()
-    expect(page.locator(".messagelist")).to_contain_text("Initial review (初审): done.")
+    expect(page.locator(".messagelist")).to_contain_text(
+        f"Initial review (初审): done for manual reimbursement {claim_number}.")
     expect(page.locator("#case-state")).to_have_text("Initially reviewed (初审)")
     expect_case_figures(page)
     # Four eyes: reviewer 1 holds the re-review permission too, but not for a case they reviewed themselves.
@@ -164,7 +165,8 @@ def test_clerk_registers_two_reviewers_review_and_the_slip_shows_every_layer(wor
     row.get_by_role("link", name=claim_number).click()
     expect_case_figures(page)  # what the re-reviewer approves
     page.get_by_role("button", name="Re-review (复核)").click()
-    expect(page.locator(".messagelist")).to_contain_text("Re-review (复核): done.")
+    expect(page.locator(".messagelist")).to_contain_text(
+        f"Re-review (复核): done for manual reimbursement {claim_number}.")
     expect(page.locator("#case-state")).to_have_text("Re-reviewed, awaiting payment (待支付)")
     expect_case_figures(page)
     expect(page.get_by_role("button", name="Record payment")).to_be_visible()  # the next step is theirs

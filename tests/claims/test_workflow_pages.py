@@ -148,3 +148,18 @@ def test_a_paid_case_shows_closed_not_remaining_days(client, world, staff):
 ])
 def test_rates_read_as_percent(ratio, shown):
     assert as_percent(ratio) == shown
+
+
+@pytest.mark.django_db
+def test_a_settlement_is_named_by_its_beijing_day(world, staff):
+    from datetime import UTC, datetime
+
+    from claims.models import Settlement
+
+    case = register(world, staff)
+    flow.initial_review(case=case, by=staff["reviewer"])
+    settlement = Settlement.objects.get(claim=case.claim)
+    # 2026-10-09 23:30 UTC is 10 October, 07:30 in Beijing.
+    Settlement.objects.filter(pk=settlement.pk).update(created_at=datetime(2026, 10, 9, 23, 30, tzinfo=UTC))
+    settlement.refresh_from_db()
+    assert str(settlement).endswith("@ 2026-10-10")

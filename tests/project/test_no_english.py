@@ -131,3 +131,16 @@ def test_no_page_shows_english_to_any_role(client, demo):
             if words:
                 problems.setdefault(url, set()).update(words)
     assert not problems, "\n".join(f"{url}: {' '.join(sorted(words))}" for url, words in sorted(problems.items()))
+
+
+def test_the_lockout_page_is_chinese(client, settings, clerk_a):
+    require(MO.exists(), "the compiled Chinese catalogue is missing")
+    settings.LANGUAGE_CODE = "zh-hans"
+    settings.AXES_FAILURE_LIMIT = 2
+    with translation.override("zh-hans"):
+        for _attempt in range(3):
+            response = client.post("/admin/login/?next=/admin/", {"username": clerk_a.username, "password": "wrong"},
+                                   REMOTE_ADDR="10.1.2.3")
+    html = response.content.decode()
+    assert response.status_code == 429 and 'id="lockout"' in html
+    assert english_words(html, {clerk_a.username}) == []
