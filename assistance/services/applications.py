@@ -493,8 +493,10 @@ def approve(*, application: Application, by, note: str = "") -> Application:
         _to_approved(application)
         application.approver, application.approved_at = by, timezone.now()
         application.test_figures = burden_figures(test)
-        _grant_identities(application, settings, today, by)
+        # Supplements before the identity: the identity's unique insert would otherwise serialise two approvals
+        # by accident and hide a missing member lock (tests/assistance/test_approval_concurrency.py).
         supplements = _supplement_claims(application, settings, by)
+        _grant_identities(application, settings, today, by)
         application.assistance_granted = sum((s.amount for s in supplements), ZERO)
         _start_step(application, today, settings.payment_working_days)
         try:
