@@ -310,7 +310,7 @@ class WarningAnswersImporter(Importer):
             kept.append(answer)
         self.answers = kept
         self.identities = [answer.identity for answer in kept]
-        plan_identities(self.identities, self.counts["identity"])
+        plan_identities(self.identities, self.counts["identity"], self.reject)
         self.counts["warningitem"].update += len(kept)
 
     def write(self, writer) -> None:
