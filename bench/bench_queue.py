@@ -19,9 +19,10 @@ data — unless it is already there:
 Then it times real requests through ``django.test.Client`` (middleware, view, filters, template, SQL) as two users
 with the initial-review role (初审员): one of 都匀市 (a county) and one of 黔南州 (the prefecture, which sees every
 case): (a) my queue, first page; (b) my queue, the "overdue" tab; (c) all open cases of my regions, first page;
-(d) my queue, page 40. It prints median and p95 of N runs after warm-up, SQL time, CPU time of this process,
+(d) my queue, page 40; (e) the middle and (f) the last page of my queue (issue 10: any depth). It prints
+median and p95 of N runs after warm-up, SQL time, CPU time of this process,
 the query count, the slowest query of each request and the EXPLAIN (ANALYZE, BUFFERS) of the slowest of all, with
-the load average.
+the load average, and beside each request its page query run alone through a bare cursor (raw SQL baseline).
 """
 
 from __future__ import annotations
@@ -285,7 +286,10 @@ def main() -> int:
     for who in ("county reviewer", "prefecture reviewer"):
         client = Client()
         client.force_login(staff[who], backend="django.contrib.auth.backends.ModelBackend")
-        for label, url in scenarios:
+        # Issue 10 §5: "p95 < 300 ms at any depth" — the middle and the last page of this user's whole queue.
+        last = last_page(staff[who])
+        for label, url in [*scenarios, ("(e) my queue, middle page", f"{QUEUE}?p={max(last // 2, 1)}"),
+                           ("(f) my queue, last page", f"{QUEUE}?p={last}")]:
             def call(client=client, url=url):
                 response = client.get(url)
                 if response.status_code != 200:
@@ -307,8 +311,47 @@ def main() -> int:
     print(f"(median and p95 of the whole request's wall time; SQL = median time in database calls; CPU = median CPU "
           f"time of this process; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
 
+    print_raw_baseline(results, runs=args.runs)
     report_slowest_queries(results, sql_width=200)
     return 0
+
+
+def last_page(user) -> int:
+    """The last page of the user's own queue: its count over the page size (the page links only pages nearby)."""
+    from django.utils import timezone
+
+    from claims.calendar import work_calendar
+    from claims.queues import case_queue
+    from claims.views import PAGE_SIZE
+
+    waiting = case_queue(user, today=timezone.localdate(), calendar=work_calendar(), mine=True).count()
+    return max(1, -(-waiting // PAGE_SIZE))
+
+
+def print_raw_baseline(results, *, runs: int) -> None:
+    """Beside each request, its page query (the one with LIMIT) run alone through a bare cursor, the same SQL
+    and parameters: what the database needs at that depth, without Django, the counts or the template."""
+    from django.db import connection
+
+    print(f"\nraw SQL baseline: each request's page query (LIMIT/OFFSET) alone, {runs} runs")
+    print(f"{'request':28} {'user':20} {'median ms':>9} {'p95 ms':>8}  OFFSET")
+    for label, who, _url, samples in results:
+        paged = [q for q in samples[0].queries if " LIMIT " in q.sql and "COUNT(" not in q.sql.upper()]
+        if not paged:
+            print(f"{label:28} {who:20} (no paged query)")
+            continue
+        query = max(paged, key=lambda q: q.seconds)
+        timings = []
+        with connection.cursor() as cursor:
+            for _ in range(runs):
+                started = time.perf_counter()
+                cursor.execute(query.sql, query.params)
+                cursor.fetchall()
+                timings.append(time.perf_counter() - started)
+        timings.sort()
+        offset = query.sql.rsplit(" OFFSET ", 1)[1].split()[0] if " OFFSET " in query.sql else "0"
+        p95 = timings[max(0, -(-95 * len(timings) // 100) - 1)]
+        print(f"{label:28} {who:20} {timings[len(timings) // 2] * 1000:9.1f} {p95 * 1000:8.1f}  {offset}")
 
 
 if __name__ == "__main__":

@@ -8,41 +8,14 @@ a very large queue — each tab falls back to a bounded count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.conf import settings
 from django.db import OperationalError, connections, router, transaction
 from django.db.models import Q, QuerySet
-from django.utils.translation import gettext as _
 
 from claims.queues import DueStatus, queue_counts
 
-COUNT_CAP = 999
-
-
-@dataclass(frozen=True)
-class BoundedCount:
-    """A count that is exact up to ``cap``; above it only "more than cap" is known."""
-
-    value: int
-    cap: int = COUNT_CAP
-
-    @property
-    def exceeded(self) -> bool:
-        return self.value > self.cap
-
-    def __int__(self) -> int:
-        return self.value
-
-    def __str__(self) -> str:
-        if self.exceeded:
-            return _("over %(cap)d") % {"cap": self.cap}
-        return str(self.value)
-
-
-def bounded_count(queryset: QuerySet, cap: int = COUNT_CAP) -> BoundedCount:
-    """``COUNT`` over at most ``cap + 1`` rows: exact when small, bounded when not."""
-    return BoundedCount(queryset.order_by()[: cap + 1].count(), cap)
+# The figures' helpers live with enrollment so its admin lists use them too; re-exported for the claims side.
+from enrollment.counting import COUNT_CAP, BoundedCount, bounded_count
 
 
 class CountBudgetExceeded(Exception):

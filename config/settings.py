@@ -162,6 +162,8 @@ LOGIN_URL = "admin:login"
 # --- Security: on by default whenever DEBUG is off, each overridable from the environment. ---
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", not DEBUG) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Probes call the health check on the plain-HTTP port inside the network; a redirect would read as a failure.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
@@ -201,6 +203,8 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 ROSTER_BACKGROUND_THRESHOLD = int(os.environ.get("ROSTER_BACKGROUND_THRESHOLD", "2000"))
 # Time a queue's tab counts may take (PostgreSQL) before each tab shows a bounded "超过 999" instead.
 QUEUE_COUNT_BUDGET_MS = int(os.environ.get("QUEUE_COUNT_BUDGET_MS", "300"))
+# Time a large admin list's exact count may take (PostgreSQL) before it shows "超过 10000" instead.
+LIST_COUNT_BUDGET_MS = int(os.environ.get("LIST_COUNT_BUDGET_MS", "300"))
 
 LOGGING = {
     "version": 1,

@@ -336,6 +336,8 @@ HOSPITAL_NEED = "hospital:"
 VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "admin:index": (ANY_STAFF, None),
     "admin:login": (PUBLIC, None),
+    # Load balancers probe it without an account; it answers only "ok"/"unreachable" per dependency.
+    "healthz": (PUBLIC, None),
     "admin:logout": (ANY_STAFF, None),
     "admin:password_change": (ANY_STAFF, None),
     "admin:password_change_done": (ANY_STAFF, None),

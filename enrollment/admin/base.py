@@ -10,6 +10,7 @@ import re
 from datetime import date
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist, ValidationError
@@ -23,6 +24,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ..access_log import record_full_id_access
+from ..counting import BoundedCount, bounded_count, exact_count_within
 from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
 from ..idnumbers import mask_bank_account, mask_id_number, parse_id_number
 from ..models import Region
@@ -464,29 +466,30 @@ class ValidTodayFilter(admin.SimpleListFilter):
 # --- Counting -------------------------------------------------------------------------------------------------
 
 class EstimatedCountPaginator(Paginator):
-    """On PostgreSQL, a list the planner expects to be large shows the planner's estimate instead of COUNT(*).
-
-    COUNT(*) over hundreds of thousands of rows costs most of a second on every page view, and nobody pages
-    through them anyway. Unfiltered lists take `pg_class.reltuples`; filtered ones the row estimate of the
-    plan. Where the estimate is below the threshold (or the table was never analysed) the exact count is cheap
-    and used. `is_estimate` tells the template to say "about" (admin/pagination.html).
+    """A list's count that is right or clearly bounded: the exact COUNT when it finishes within
+    `LIST_COUNT_BUDGET_MS` (PostgreSQL; elsewhere always exact), else "超过 10000" from a COUNT over at most
+    10 001 rows. (The name is historical: it showed the planner's estimate, 3.4 × too low for a province user's
+    people list.) `is_bounded` tells the template (admin/pagination.html) to show `shown_count`.
     """
 
-    estimate_threshold = 10_000
-    is_estimate = False
+    cap = 10_000
+    is_bounded = False
 
     @cached_property
     def count(self):
         queryset = self.object_list
-        if isinstance(queryset, QuerySet) and connections[queryset.db].vendor == "postgresql":
-            if not queryset.query.where and not queryset.query.distinct:
-                estimate = table_row_estimate(queryset.model._meta.db_table, using=queryset.db)
-            else:
-                estimate = planner_row_estimate(queryset)
-            if estimate >= self.estimate_threshold:
-                self.is_estimate = True
-                return estimate
-        return super().count
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        exact = exact_count_within(queryset, settings.LIST_COUNT_BUDGET_MS)
+        if exact is not None:
+            return exact
+        bounded = bounded_count(queryset, self.cap)
+        self.is_bounded = bounded.exceeded
+        return bounded.value
+
+    @property
+    def shown_count(self) -> str:
+        return str(BoundedCount(self.count, self.cap)) if self.is_bounded else str(self.count)
 
 
 def planner_row_estimate(queryset: QuerySet) -> int:

@@ -1,7 +1,10 @@
 """Reading an uploaded table row by row: an .xlsx workbook, or CSV text in UTF-8 (with or without BOM) or GB18030.
 
-Rows are streamed (openpyxl in read-only mode, the csv module over incrementally decoded text) so a
-100 000-row roster never sits in memory as a whole. Each row comes with its spreadsheet row number as the clerk
+Workbooks are read by calamine (Rust; python-calamine), about five times faster than openpyxl, which a
+100 000-row roster needs to import in under 30 s; calamine holds the sheet's cells natively, and Python objects
+are made one row at a time. A workbook calamine refuses (a damaged sheet, a raw control character) is read again
+by openpyxl in read-only mode, whose streaming parser can say at which row it breaks off. CSV is streamed (the
+csv module over incrementally decoded text). Each row comes with its spreadsheet row number as the clerk
 sees it (the first row is 1), which is what error messages cite.
 """
 
@@ -75,6 +78,32 @@ def _binary_stream(source):
 
 
 def _xlsx_table(stream, *, reset_dimensions: bool = True):
+    """(something to close, Table): calamine's reading of the first sheet, or openpyxl's where calamine fails."""
+    if reset_dimensions:  # i.e. the rows are wanted, not only openpyxl's cheap dimension
+        from python_calamine import CalamineError, CalamineWorkbook
+
+        try:
+            workbook = CalamineWorkbook.from_filelike(stream)
+            sheet = workbook.get_sheet_by_index(0)
+        except (CalamineError, ValueError, OSError):
+            stream.seek(0)
+        else:
+            return workbook, Table(file_format="xlsx", encoding="", rows=_calamine_rows(sheet))
+    return _openpyxl_table(stream, reset_dimensions=reset_dimensions)
+
+
+def _calamine_rows(sheet) -> Iterator[tuple[int, Sequence]]:
+    """Rows as openpyxl gives them (an empty cell is None), numbered from the sheet's first row. calamine starts
+    its rows at the sheet's row 1 but its columns at the first used one, so the columns before are put back:
+    error messages cite the column letters the clerk sees."""
+    if sheet.height == 0:
+        return
+    left = (None,) * sheet.start[1]
+    for number, row in enumerate(sheet.iter_rows(), start=1):
+        yield number, left + tuple(None if cell == "" else cell for cell in row)
+
+
+def _openpyxl_table(stream, *, reset_dimensions: bool):
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -159,7 +188,7 @@ def estimate_data_rows(source) -> int:
         head = stream.read(4)
         stream.seek(0)
         if head == XLSX_MAGIC:
-            workbook, _table = _xlsx_table(stream, reset_dimensions=False)
+            workbook, _table = _openpyxl_table(stream, reset_dimensions=False)
             try:
                 max_row = workbook.worksheets[0].max_row
             finally:

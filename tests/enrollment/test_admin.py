@@ -213,43 +213,45 @@ def test_person_change_page_query_count(client, clerk_a, regions, django_assert_
 
 # --- Counting ------------------------------------------------------------------------------------------------------
 
-def test_large_lists_show_the_planners_estimate_on_postgresql(client, regions):
+def test_list_counts_are_exact_or_clearly_bounded(client, regions, monkeypatch, django_assert_max_num_queries):
     for i in range(5):
         make_person(regions["a"], name=f"计{i}")
     make_person(regions["b"], name="计外")
-
-    everyone = Person.objects.all()
     filtered = Person.objects.filter(region=regions["a"])
 
-    def set_statistics(rows):
-        # Statistics differ visibly from the truth, as they do between two ANALYZE runs.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Person._meta.db_table}")
-            cursor.execute("UPDATE pg_class SET reltuples = %s, relpages = %s WHERE oid = to_regclass(%s)",
-                           [rows, 1, Person._meta.db_table])  # one page: the planner scales by the real size
-
-    if connection.vendor != "postgresql":
-        # Elsewhere every list is counted exactly.
-        paginator = EstimatedCountPaginator(filtered, 10)
-        assert paginator.count == 5 and not paginator.is_estimate
-        return
-    set_statistics(1234567)
-    paginator = EstimatedCountPaginator(everyone, 10)
-    assert paginator.count == 1234567 and paginator.is_estimate
-    client.force_login(User.objects.create_superuser("root", password="x", email=""))
-    response = client.get(f"{ADMIN}/person/")
-    assert response.context["cl"].result_count == 1234567
-    assert "about 1234567" in response.content.decode()
-    # A filtered list the planner expects to be large is estimated as well, and says so.
-    response = client.get(f"{ADMIN}/person/", {"sex": "M"})
-    assert response.context["cl"].paginator.is_estimate
-    assert response.context["cl"].result_count >= EstimatedCountPaginator.estimate_threshold
-    assert "about " in response.content.decode()
-    set_statistics(99)  # a small table (below the threshold) is counted exactly
-    paginator = EstimatedCountPaginator(everyone, 10)
-    assert paginator.count == 6 and not paginator.is_estimate
     paginator = EstimatedCountPaginator(filtered, 10)
-    assert paginator.count == 5 and not paginator.is_estimate
+    assert paginator.count == 5 and not paginator.is_bounded and paginator.shown_count == "5"
+
+    # The exact count ran out of its budget (as on a province's million rows): a bounded figure, never a guess.
+    from enrollment.admin import base
+    monkeypatch.setattr(base, "exact_count_within", lambda queryset, budget_ms: None)
+    monkeypatch.setattr(EstimatedCountPaginator, "cap", 3)
+    paginator = EstimatedCountPaginator(filtered, 10)
+    assert paginator.count == 4 and paginator.is_bounded and paginator.shown_count == "over 3"
+    paginator = EstimatedCountPaginator(Person.objects.filter(name="计外"), 10)
+    assert paginator.count == 1 and not paginator.is_bounded  # few rows: the bounded count is exact
+
+    client.force_login(User.objects.create_superuser("root", password="x", email=""))
+    with django_assert_max_num_queries(12):
+        response = client.get(f"{ADMIN}/person/")
+    assert response.context["cl"].paginator.is_bounded
+    assert "over 3" in response.content.decode()
+    assert "about" not in response.content.decode()
+
+
+def test_an_exact_count_gives_up_after_its_budget_on_postgresql(regions):
+    from enrollment.counting import exact_count_within
+    from tests.conftest import require
+
+    require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL) for the statement timeout")
+    make_person(regions["a"], name="计")
+    assert exact_count_within(Person.objects.all(), 1000) == 1
+    slow = Person.objects.extra(where=["(SELECT 1 FROM pg_sleep(0.2)) = 1"])
+    assert exact_count_within(slow, 20) is None
+    with connection.cursor() as cursor:  # the savepoint's rollback restored the timeout; the connection works
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+    assert Person.objects.count() == 1
 
 
 # --- Ledger actions through the services ---------------------------------------------------------------------------

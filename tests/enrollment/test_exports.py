@@ -53,6 +53,28 @@ def test_xlsx_format_writes_no_formula_cells():
     assert cells[0][1].data_type == "n"  # numbers stay numbers
 
 
+def test_xlsx_has_typed_cells_a_frozen_header_and_columns_wide_enough_for_chinese():
+    from datetime import UTC, date, datetime
+
+    dataset = tablib.Dataset(
+        ("欧阳娜娜", Decimal("1234.50"), date(2024, 1, 2), datetime(2024, 12, 31, 17, 0, tzinfo=UTC), 3),
+        ("李四", Decimal("0.10"), None, None, 0),
+        headers=["姓名", "应缴金额", "缴费日期", "时间", "n"], title="参保台账")
+    book = openpyxl.load_workbook(io.BytesIO(SafeXLSX().export_data(dataset)))
+    sheet = book.active
+    assert sheet.title == "参保台账" and sheet.freeze_panes == "A2"
+    name, amount, paid_on, moment, count = sheet[2]
+    assert name.value == "欧阳娜娜"
+    assert (amount.data_type, amount.value) == ("n", 1234.5)
+    assert paid_on.is_date and paid_on.value.date() == date(2024, 1, 2)
+    assert moment.value == datetime(2025, 1, 1, 1, 0)  # Beijing time, which Excel shows as is
+    assert count.data_type == "n"
+    widths = {letter: dimension.width for letter, dimension in sheet.column_dimensions.items()}
+    assert widths["A"] >= 8 + 2  # four Chinese characters take eight columns
+    assert widths["B"] >= len("应缴金额") * 2
+    assert sheet["C3"].value is None
+
+
 @pytest.mark.parametrize("file_format", ["csv", "xlsx"])
 def test_admin_export_neutralises_names(client, clerk_a, regions, file_format):
     for name in DANGEROUS[:4]:

@@ -73,17 +73,53 @@ def _xlsx_with_raw_text(headers, rows, placeholder: str, raw: bytes) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("raw", [b"\xe5\xad\x90&#7;", b"\xe5\xad\x90\x07", b"&#0;"])
-def test_a_control_character_in_an_xlsx_cell_is_a_message(tmp_path, clerk_a, raw):
+@pytest.mark.parametrize("raw", [b"\xe5\xad\x90&#7;", b"\xe5\xad\x90\x07"])
+def test_a_control_character_in_an_xlsx_cell_is_a_message_with_its_cell(tmp_path, clerk_a, raw):
+    """calamine reads the character into the cell, so the clerk learns the row and the column."""
     rows = roster_rows()
     rows[2][6] = "PLACEHOLDER"
     path = write(tmp_path, "f.xlsx", _xlsx_with_raw_text(ROSTER_HEADERS, rows, "PLACEHOLDER", raw))
+    before = history_counts()
+    result = run_import(job_or_file=path, kind="roster", user=clerk_a)
+    assert errors_of(result) == [(4, "与户主关系", CONTROL % (7, 2))]
+    assert nothing_written(before)
+
+
+def test_an_xlsx_sheet_that_breaks_off_is_a_message_with_its_row(tmp_path, clerk_a):
+    """A character XML cannot hold at all (&#0;): calamine refuses the sheet, openpyxl's streaming parser then
+    says where it broke off."""
+    rows = roster_rows()
+    rows[2][6] = "PLACEHOLDER"
+    path = write(tmp_path, "f.xlsx", _xlsx_with_raw_text(ROSTER_HEADERS, rows, "PLACEHOLDER", b"&#0;"))
     before = history_counts()
     result = run_import(job_or_file=path, kind="roster", user=clerk_a)
     [(row, column, message)] = errors_of(result)
     assert (row, column) == (None, "")
     assert message.startswith("Row 4 of the workbook cannot be read (")
     assert nothing_written(before)
+
+
+def test_xlsx_cells_reach_the_import_as_openpyxl_gave_them(tmp_path):
+    """calamine leaves out the empty columns before the first used one and gives "" for an empty cell; the rows
+    must still line up with the column letters and blanks the clerk sees."""
+    import io
+
+    import openpyxl
+
+    from enrollment.imports.readers import open_table
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["C2"], sheet["D2"], sheet["E2"] = "身份证号", "人数", "日期"
+    sheet["C4"], sheet["E4"] = "X", date(2024, 3, 1)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    with open_table(io.BytesIO(buffer.getvalue())) as table:
+        rows = list(table.rows)
+    assert [number for number, _cells in rows] == [1, 2, 3, 4]
+    assert rows[1][1] == (None, None, "身份证号", "人数", "日期")
+    assert rows[3][1][:4] == (None, None, "X", None)
+    assert rows[3][1][4] in (date(2024, 3, 1), datetime(2024, 3, 1))
 
 
 def test_nul_in_a_cell_never_reaches_the_database(tmp_path, clerk_a):
