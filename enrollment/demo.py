@@ -887,6 +887,8 @@ def _problems_through_services(rng, region, contexts, years, today) -> int:
             note = rng.choice(CLOSING_NOTES[1:])
             reason = (CannotEnrolReason.INSURED_ELSEWHERE if "外地" in note else CannotEnrolReason.EMPLOYEE_SCHEME)
             clerk = clerks.get(problem.region_id)
+            if clerk is None:
+                continue  # a county without a demo clerk: nobody may close its problems (the services check)
             if row.status != EnrollmentStatus.CANNOT_ENROL:
                 ledger.mark_cannot_enrol(enrollment=row, reason=reason, evidence=note, by=clerk)
             ledger.close_problem(problem=problem, by=clerk, note=note,

@@ -94,12 +94,14 @@ def _make_claims(county: Region, clerk, today: dt.date, rng: random.Random) -> i
         (("tekun", "registered_poor"), 3, ("20000.00", "15000.00")),  # 25 % out of catalog: an overrun
     ]
     people_with_identity = set()
+    # Numbers come from their own counter: a claim that could not be settled keeps its number (it stays registered).
+    serial = iter(range(1, 10_000))
     for codes, count, (total, scope) in groups:
         for person in _holders(county, codes, today, count):
             people_with_identity.add(person.pk)
             admitted = start + dt.timedelta(days=rng.randint(0, span))
             if _settled_claim(person, hospital, total=total, scope=scope, admitted=admitted, clerk=clerk,
-                              number=f"DEMO-{county.code}-{today.year}-{made + 1:04d}"):
+                              number=f"DEMO-{county.code}-{today.year}-{next(serial):04d}"):
                 made += 1
     others = (Person.objects.filter(region=county, enrollments__plan_year=today.year,
                                     enrollments__status="insured")
@@ -107,7 +109,7 @@ def _make_claims(county: Region, clerk, today: dt.date, rng: random.Random) -> i
     for person in others:
         admitted = start + dt.timedelta(days=rng.randint(0, span))
         if _settled_claim(person, hospital, total="150000.00", scope="140000.00", admitted=admitted, clerk=clerk,
-                          number=f"DEMO-{county.code}-{today.year}-{made + 1:04d}"):
+                          number=f"DEMO-{county.code}-{today.year}-{next(serial):04d}"):
             made += 1
     return made
 
