@@ -174,10 +174,6 @@ def _populate(region, count):
 CHANGELIST_QUERIES = {
     "person": 12, "household": 9, "identity": 10, "enrollment": 11, "ledgerproblem": 10,
 }
-# On PostgreSQL the list's count runs under a time budget (enrollment.counting.exact_count_within): SAVEPOINT,
-# SET LOCAL statement_timeout, the COUNT, ROLLBACK TO SAVEPOINT — four statements where EXPLAIN was one; fixed per
-# page, not per row.
-BUDGETED_COUNT_EXTRA = 3
 
 
 @pytest.mark.parametrize(("model_name", "measured"), CHANGELIST_QUERIES.items())
@@ -185,8 +181,9 @@ def test_changelist_query_count(client, clerk_a, regions, django_assert_max_num_
     _populate(regions["a"], 35)
     client.force_login(clerk_a)
     client.get(f"{ADMIN}/{model_name}/")  # session and per-process caches warm
-    extra = BUDGETED_COUNT_EXTRA if connection.vendor == "postgresql" else 0
-    with django_assert_max_num_queries(measured + 2 + extra):
+    from tests.conftest import budgeted_count_extra
+
+    with django_assert_max_num_queries(measured + 2 + budgeted_count_extra()):
         response = client.get(f"{ADMIN}/{model_name}/")
     assert len(response.context["cl"].result_list) == (70 if model_name == "identity" else 35)
 
