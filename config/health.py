@@ -32,7 +32,8 @@ def _broker_ok() -> bool:
     from config.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        # The URL of the settings, not Celery's own resolution, so the answer is about what this process was given.
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
         return True
     except Exception:

@@ -10,8 +10,13 @@ from django.urls import reverse
 from config import health
 
 
+@pytest.fixture
+def no_broker(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the embedded default: tasks run in-process, nothing to reach
+
+
 @pytest.mark.django_db
-def test_healthz_answers_without_login_and_without_data(django_assert_max_num_queries):
+def test_healthz_answers_without_login_and_without_data(no_broker, django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
         response = Client().get(reverse("healthz"))
     assert response.status_code == 200
@@ -20,7 +25,7 @@ def test_healthz_answers_without_login_and_without_data(django_assert_max_num_qu
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_when_the_database_fails(monkeypatch):
+def test_healthz_is_503_when_the_database_fails(no_broker, monkeypatch):
     def broken_cursor(*args, **kwargs):
         raise OSError("connection refused")
 
@@ -39,34 +44,23 @@ def _closed_port() -> int:
 
 @pytest.mark.django_db
 def test_healthz_checks_a_configured_broker(settings):
-    from config.celery import app
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    dead = f"redis://127.0.0.1:{_closed_port()}/9"
-    original = app.conf.broker_url
-    app.conf.broker_url = dead
-    try:
-        response = Client().get("/healthz")
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/9"
+    response = Client().get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok", "broker": "unreachable"}
 
 
 @pytest.mark.django_db
 def test_healthz_reaches_a_live_broker(settings):
-    from config.celery import app
-    settings.CELERY_TASK_ALWAYS_EAGER = False
     import os
-    url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
-    original = app.conf.broker_url
-    app.conf.broker_url = url
-    try:
-        reachable = health._broker_ok()
-        from tests.conftest import require
-        require(reachable, f"Redis at {url}")
-        response = Client().get("/healthz")
-    finally:
-        app.conf.broker_url = original
+
+    from tests.conftest import require
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
+    require(health._broker_ok(), f"Redis at {settings.CELERY_BROKER_URL}")
+    response = Client().get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
 
