@@ -306,6 +306,8 @@ ROLE_TRIES = {
     roles.LIAISON: gettext_lazy("upload an identity file from 民政 or 乡村振兴"),
     roles.ADMIN: gettext_lazy("users, their regions and roles; building a plan year's ledger"),
     roles.HOSPITAL: gettext_lazy("eligibility look-up (资格确认) for a patient's ID number"),
+    roles.RURAL_DEPT: gettext_lazy("open a special aid case (一事一议) and give 乡村振兴's approval"),
+    roles.HEALTH_DEPT: gettext_lazy("give 卫健's approval of a special aid case (一事一议)"),
 }
 
 

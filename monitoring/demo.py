@@ -32,11 +32,13 @@ D = Decimal
 
 
 def _clerk(logins, county: Region):
+    """The demo clerk who works for `county` (or above it); None if there is none — the services would refuse
+    anyone else."""
     User = get_user_model()
     usernames = [login.username for login in logins if login.role == roles.CLERK]
-    users = list(User.objects.filter(username__in=usernames,
-                                     region_memberships__region__path__in=_ancestor_paths(county)).distinct())
-    return users[0] if users else User.objects.filter(username__in=usernames).first()
+    return (User.objects.filter(username__in=usernames,
+                                region_memberships__region__path__in=_ancestor_paths(county))
+            .distinct().order_by("username").first())
 
 
 def _ancestor_paths(region: Region) -> list[str]:
@@ -44,11 +46,13 @@ def _ancestor_paths(region: Region) -> list[str]:
     return ["/" + "/".join(codes[:i]) + "/" for i in range(1, len(codes) + 1)]
 
 
-def _demo_county(region: Region) -> Region | None:
+def _demo_county(region: Region, logins) -> Region | None:
+    """The county a demo clerk works for with the most people (the demo's own county when there is one)."""
     if region.level == RegionLevel.COUNTY:
         return region
-    return (Region.objects.filter(path__startswith=region.path, level=RegionLevel.COUNTY)
-            .annotate(n=Count("people")).filter(n__gt=0).order_by("-n", "code").first())
+    counties = (Region.objects.filter(path__startswith=region.path, level=RegionLevel.COUNTY)
+                .annotate(n=Count("people")).filter(n__gt=0).order_by("-n", "code"))
+    return next((county for county in counties if _clerk(logins, county) is not None), None)
 
 
 def _holders(county: Region, codes: tuple[str, ...], today: dt.date, limit: int) -> list[Person]:
@@ -167,7 +171,7 @@ def _handle_some(county: Region, clerk, rng: random.Random) -> None:
 
 
 def seed_demo(*, region: Region, logins, seed: int, persons: int, today: dt.date, stdout) -> str:
-    county = _demo_county(region)
+    county = _demo_county(region, logins)
     if county is None:
         return ""
     clerk = _clerk(logins, county)

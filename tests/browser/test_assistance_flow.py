@@ -134,6 +134,7 @@ def a_special_aid_case_from_opening_to_payment(world, page):
     expect(page.locator("#amount")).to_contain_text("3000.00")
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_application_and_a_special_aid_case_to_payment(world, page):
     # One test for both flows: the live server's database is flushed after each test, taking the identity
     # categories of the data migration with it.

@@ -42,6 +42,7 @@ def log_in_to(page: Page, path: str, username: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_clerk_follows_a_dashboard_figure_verifies_an_item_and_exports_the_list(world, page):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -40,7 +40,9 @@ def _try_lock_elsewhere(model, pk) -> bool:
     return outcome["locked"]
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush after a transactional test would otherwise drop the seeded reference rows for
+# the tests after it, and re-create the groups that the next serialized test restores.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_ledger_lock_takes_the_enrollment_row_only():
     require(connection.vendor == "postgresql", "needs PostgreSQL")
     region = region_tree()["a"]
