@@ -9,6 +9,7 @@ from assistance.models import Application
 from assistance.rules import FAILS, MISSING_INCOME, PASSES, UNDECIDED
 from assistance.selectors import household_burden, households_with_open_application
 from claims.services.settlement import reverse_settlement
+from tests.claims.factories import make_clerk
 from tests.factories import make_household, make_user
 
 from .factories import (
@@ -49,7 +50,7 @@ def test_claims_of_every_member_across_two_plan_years_outside_items_and_special_
     settled_claim(b, admitted_on=date(2024, 4, 1))     # the member insured in another county
     settled_claim(a, admitted_on=date(2023, 5, 1))     # discharged 2023-05-10: before the period
     reversed_claim = settled_claim(b, admitted_on=date(2024, 5, 1))
-    reverse_settlement(settlement=reversed_claim.settlements.get(), by=make_user(), reason="录入错误")
+    reverse_settlement(settlement=reversed_claim.settlements.get(), by=make_clerk(), reason="录入错误")
     outside_cost(household, a, on=date(2024, 1, 5))                   # 5 000 − 2 000 insurance
     outside_cost(household, a, on=date(2024, 1, 6), verified=False)   # not verified: not counted
     outside_cost(household, a, on=date(2023, 6, 15))                  # the day before the period
