@@ -3,6 +3,7 @@ costs and special aid cases. The work itself happens on the pages of ``assistanc
 every step (four eyes, two departments, deadlines); the admin lists, searches, exports and shows history.
 """
 
+from django import forms
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -16,8 +17,10 @@ from enrollment.admin.base import (
     RegionScopedAdminMixin,
     region_list_filter,
 )
+from enrollment.percent import PercentField
 
 from .models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
+from .models.choices import AidFunding, AssetKind
 
 
 def _page_link(url_name: str, pk: int):
@@ -28,8 +31,43 @@ def _page_link(url_name: str, pk: int):
     return format_html('<a href="{}">{}</a>', url, gettext("Open"))
 
 
+class AssistancePolicyForm(forms.ModelForm):
+    """The code lists as ticked Chinese labels, and the income share in percent like the policy files."""
+
+    income_share = PercentField(label=_("income share"))
+    counted_asset_kinds = forms.MultipleChoiceField(
+        label=_("asset kinds counted"), choices=AssetKind.choices, required=False,
+        widget=forms.CheckboxSelectMultiple)
+    special_aid_funding = forms.MultipleChoiceField(
+        label=_("special aid funding sources"), choices=AidFunding.choices, required=False,
+        widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = AssistancePolicy
+        fields = ("policy", "look_back", "look_back_months", "income_share", "asset_cap", "counted_asset_kinds",
+                  "cost_basis", "identity_months", "review_working_days", "approval_working_days",
+                  "payment_working_days", "special_aid_funding")
+
+
 @admin.register(AssistancePolicy)
 class AssistancePolicyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
+    form = AssistancePolicyForm
+    _CODE_LISTS = {"counted_asset_kinds": "asset_kinds_shown", "special_aid_funding": "funding_shown"}
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only, the code lists would show as raw JSON codes: show their Chinese labels instead.
+            fields = [self._CODE_LISTS.get(name, name) for name in fields]
+        return fields
+
+    @admin.display(description=_("asset kinds counted"))
+    def asset_kinds_shown(self, obj):
+        return "、".join(str(AssetKind(code).label) for code in obj.counted_asset_kinds if code in AssetKind.values)
+
+    @admin.display(description=_("special aid funding sources"))
+    def funding_shown(self, obj):
+        return "、".join(str(AidFunding(code).label) for code in obj.special_aid_funding if code in AidFunding.values)
     list_display = ("policy", "income_share", "asset_cap", "look_back", "look_back_months", "identity_months")
     list_select_related = ("policy",)
     autocomplete_fields = ("policy",)

@@ -125,16 +125,6 @@ _MONITORING_HANDLE = {
     "monitoring.warningitem": "view change +handle_warningitem +export_warnings",
 }
 
-# When the nightly warning jobs run (django-celery-beat's database scheduler): heads read it; at province level they
-# change it (PROVINCE_WRITES).
-_NIGHT_SCHEDULE = {
-    "django_celery_beat.periodictask": "view add change delete",
-    "django_celery_beat.crontabschedule": "view add change delete",
-    "django_celery_beat.intervalschedule": "view add change delete",
-    "django_celery_beat.solarschedule": "view add change delete",
-    "django_celery_beat.clockedschedule": "view add change delete",
-}
-
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     CLERK: {
@@ -186,7 +176,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_READ_REFERENCE,
         **_READ_PEOPLE,
         **_READ_CLAIMS,
-        **_NIGHT_SCHEDULE,
         **_EDIT_BENEFITS,
         "claims.reimbursementcase": "view change +exempt_case",
         "claims.eligibilitylookup": "view",
@@ -263,12 +252,6 @@ ROLE_SCOPES: dict[str, str] = {
 
 # Shared by every region: readable by whoever has "view", written (add/change/delete/actions) at province level only.
 PROVINCE_WRITES = frozenset({
-    # The night's schedule (django-celery-beat) is one for the whole province.
-    "django_celery_beat.periodictask",
-    "django_celery_beat.crontabschedule",
-    "django_celery_beat.intervalschedule",
-    "django_celery_beat.solarschedule",
-    "django_celery_beat.clockedschedule",
     "claims.calendarday",
     "claims.calendaryear",
     "enrollment.identitycategory",

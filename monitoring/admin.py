@@ -65,6 +65,8 @@ class WarningItemAdmin(_ReadOnly, RegionScopedAdminMixin, SimpleHistoryAdmin):
     list_select_related = ("region", "person", "household", "hospital", "assignee")
     show_full_result_count = False
     raw_id_fields = ("person", "household", "hospital", "case", "batch", "claim", "assignee", "handled_by")
+    # The figures are shown with their Chinese names on the item's own page (page_link), not as raw JSON here.
+    exclude = ("figures",)
 
     @admin.display(description=_("subject"))
     def subject(self, obj):

@@ -386,8 +386,8 @@ def test_calendar_day_list_filters_by_year_and_kind(client, calendar_admin):
 
 def test_the_hospital_page_lists_its_users_but_links_none(client, side, regions):
     """Linking is done on the user's page by choosing the hospital (tests/claims/test_hospital_portal.py), never by
-    typing a user's internal id here."""
-    system_admin = make_user("sysadmin", roles=(roles.ADMIN,), regions=(regions["a"],))
+    typing a user's internal id here. (A 系统管理员 only reads hospitals; a superuser may save the page.)"""
+    system_admin = make_user("root", is_superuser=True)
     hospital_user = make_user("doctor", roles=(roles.HOSPITAL,))
     hospital = side["a"].hospital
     client.force_login(system_admin)

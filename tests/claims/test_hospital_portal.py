@@ -83,7 +83,8 @@ def test_admin_lists_and_pages_of_a_staff_hospital_user_hold_their_hospital_only
 
 def test_the_user_page_links_a_hospital_by_autocomplete(world, regions):
     admin_user = make_user("sysadmin", roles=(roles.ADMIN,), regions=(regions["prefecture"],))
-    target = make_user("new_his", roles=(roles.HOSPITAL,))
+    # An account works in a region (an administrator reaches only accounts within theirs).
+    target = make_user("new_his", roles=(roles.HOSPITAL,), regions=(regions["a"],))
     client = Client()
     client.force_login(admin_user)
     url = reverse("admin:auth_user_change", args=[target.pk])
@@ -110,8 +111,9 @@ def _user_form(client, url) -> dict:
         data.setdefault(name, value)
     data.pop("_addanother", None)
     data.pop("_continue", None)
-    for name in re.findall(r'<select[^>]*name="([^"]+)"', page):
-        data.setdefault(name, "")
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.findall(r'<option value="([^"]*)"[^>]*selected', options)
+        data.setdefault(name, chosen[0] if chosen else "")
     data["username"] = re.search(r'name="username"[^>]*value="([^"]*)"', page).group(1)
     data["is_active"] = "on"
     data["groups"] = [str(group.pk) for group in Group.objects.filter(name=roles.HOSPITAL)]
@@ -121,7 +123,7 @@ def _user_form(client, url) -> dict:
 
 def test_a_county_administrator_links_only_hospitals_of_their_county(world, regions):
     admin_a = make_user("sysadmin_a", roles=(roles.ADMIN,), regions=(regions["a"],))
-    target = make_user("his_new_a", roles=(roles.HOSPITAL,))
+    target = make_user("his_new_a", roles=(roles.HOSPITAL,), regions=(regions["a"],))
     client = Client()
     client.force_login(admin_a)
     url = reverse("admin:auth_user_change", args=[target.pk])
