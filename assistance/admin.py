@@ -54,11 +54,18 @@ class AssistancePolicyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
     form = AssistancePolicyForm
     _CODE_LISTS = {"counted_asset_kinds": "asset_kinds_shown", "special_aid_funding": "funding_shown"}
 
+    def _read_only(self, request, obj) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # Read-only, the code lists would show as raw JSON codes: their Chinese labels are shown instead.
+        return (*fields, *self._CODE_LISTS.values()) if self._read_only(request, obj) else fields
+
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        if obj is not None and not self.has_change_permission(request, obj):
-            # Read-only, the code lists would show as raw JSON codes: show their Chinese labels instead.
-            fields = [self._CODE_LISTS.get(name, name) for name in fields]
+        if self._read_only(request, obj):
+            fields = [name for name in fields if name not in self._CODE_LISTS]
         return fields
 
     @admin.display(description=_("asset kinds counted"))
