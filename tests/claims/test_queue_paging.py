@@ -331,3 +331,19 @@ def test_a_deep_page_seeks_in_the_index_instead_of_skipping_rows(queue_with_ties
         assert paginator.last().object_list
     plan = _plan_of(captured.captured_queries[0]["sql"])
     assert re.search(r"Index Scan Backward using case_open_(undated|due)_order", plan) and "Sort" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_the_page_links_are_chinese(client, world, head, monkeypatch, settings):
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    today = timezone.localdate()
+    for index in range(5):
+        world.case(today + dt.timedelta(days=index))
+    client.force_login(head)
+    with translation.override("zh-hans"):
+        settings.LANGUAGE_CODE = "zh-hans"
+        content = client.get(reverse("claims:case_queue"), {"p": 2}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    for chinese in ("第 2 / 3 页（共 5 条）", "第一页", "上一页", "下一页", "最后一页", "转到页"):
+        assert chinese in content, chinese
+    for english in ("first page", "last page", "Go to page", "in all"):
+        assert english not in content, english
