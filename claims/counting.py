@@ -93,16 +93,21 @@ def connect_count_invalidation() -> None:
                            dispatch_uid=f"claims.queue_counts.{model.__name__}.{signal is post_save}")
 
 
-def cached_budgeted_counts(view_key: str, queryset: QuerySet, conditions: dict[str, Q] | None,
-                           **kwargs) -> dict[str, BoundedCount]:
-    """:func:`budgeted_counts`, kept per ``view_key`` (user, queue, scope, filters, today) for
-    ``QUEUE_COUNT_CACHE_SECONDS``; 0 turns the cache off."""
+def cached_for_view(kind: str, view_key: str, compute):
+    """``compute()``, kept per ``kind`` and ``view_key`` (user, queue, scope, filters, today) for
+    ``QUEUE_COUNT_CACHE_SECONDS`` within the current generation; 0 turns the cache off."""
     timeout = settings.QUEUE_COUNT_CACHE_SECONDS
     if timeout <= 0:
-        return budgeted_counts(queryset, conditions, **kwargs)
-    key = f"claims:queue-counts:{_generation()}:{hashlib.sha256(view_key.encode()).hexdigest()}"
-    counts = cache.get(key)
-    if counts is None:
-        counts = budgeted_counts(queryset, conditions, **kwargs)
-        cache.set(key, counts, timeout=timeout)
-    return counts
+        return compute()
+    key = f"claims:queue-{kind}:{_generation()}:{hashlib.sha256(view_key.encode()).hexdigest()}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=timeout)
+    return value
+
+
+def cached_budgeted_counts(view_key: str, queryset: QuerySet, conditions: dict[str, Q] | None,
+                           **kwargs) -> dict[str, BoundedCount]:
+    """:func:`budgeted_counts` of one view, cached (:func:`cached_for_view`)."""
+    return cached_for_view("counts", view_key, lambda: budgeted_counts(queryset, conditions, **kwargs))

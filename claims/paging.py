@@ -11,9 +11,12 @@ The first column may be NULL (an undated row). A row comparison never matches NU
 groups — dated rows by ``(due, received, id)``, then undated rows by ``(received, id)`` — each one an index range
 (``case_open_due_order`` holds both); a page that spans the boundary reads both, so at most two queries a page.
 
-Going to page N by number, and to the last page, needs a position: the key of the row just before page N is read
-from a slim query (the key columns only, without the page's joins) with OFFSET from whichever end of the queue is
-nearer — the last page by reading the order backwards, so it costs what the first page costs.
+Going to page N by number, and to the last page, needs a position. The last page is read backwards, so it costs
+what the first page costs. For page N the key of the row just before it is found from the queue's *histogram*
+(rows per value of the first two key columns — per due date and received date, a few hundred groups —, one
+aggregate cached with the tab counts): the group holding that position, then an OFFSET within that one group,
+an index range. Without a histogram the key is read with OFFSET over the key columns from the nearer end, which
+costs in proportion to the depth (bench/README.md).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import BooleanField, F, Func, QuerySet, Value
+from django.db.models import BooleanField, Count, F, Func, QuerySet, Value
 
 __all__ = ["InvalidCursor", "KeyColumn", "KeysetPage", "KeysetPaginator"]
 
@@ -79,13 +82,17 @@ class KeysetPaginator:
     from the nearer end. Every method returns a :class:`KeysetPage`.
     """
 
-    def __init__(self, queryset: QuerySet, per_page: int, columns: Sequence[KeyColumn], *, count: int | None = None):
+    def __init__(self, queryset: QuerySet, per_page: int, columns: Sequence[KeyColumn], *, count: int | None = None,
+                 histogram: Callable[[QuerySet], list] | None = None):
         if any(column.nullable for column in columns[1:]):
             raise ValueError("only the first key column may be NULL")
+        if histogram is not None and len(columns) != 3:
+            raise ValueError("a histogram groups by the first two of three key columns")
         self.queryset = queryset
         self.per_page = per_page
         self.columns = list(columns)
         self.count = count
+        self.histogram = histogram
 
     # --- numbering ------------------------------------------------------------------------------------------------
 
@@ -177,6 +184,29 @@ class KeysetPaginator:
                      [position:position + 1])
         return tuple(found[0]) if found else None
 
+    def groups(self) -> list[tuple[object, object, int]]:
+        """The histogram: ``(first, second, rows)`` per value of the first two key columns, in the queue's order.
+        One aggregate over the queue (what a cached ``histogram`` callable is given to compute)."""
+        first, second = self.columns[0].name, self.columns[1].name
+        rows = (self.queryset.order_by().values_list(first, second).annotate(rows=Count("*"))
+                .order_by(F(first).asc(nulls_last=True), F(second).asc()))
+        return [tuple(row) for row in rows]
+
+    def _key_from_histogram(self, position: int) -> tuple | None:
+        """The key at ``position`` (0-based): the group holding it from the histogram, then an OFFSET within it."""
+        before = 0
+        for first, second, rows in self.histogram(self):
+            if position < before + rows:
+                group = self.queryset.filter(**{
+                    (f"{self.columns[0].name}__isnull" if first is None else self.columns[0].name):
+                        True if first is None else first,
+                    self.columns[1].name: second})
+                found = list(group.order_by(F(self.columns[2].name).asc()).values_list(
+                    *[c.name for c in self.columns])[position - before:position - before + 1])
+                return tuple(found[0]) if found else None  # None: the group shrank since it was counted
+            before += rows
+        return None
+
     # --- pages ----------------------------------------------------------------------------------------------------
 
     def _page(self, rows: list, *, number, more_before: bool, more_after: bool) -> KeysetPage:
@@ -225,9 +255,10 @@ class KeysetPaginator:
         if self.num_pages is not None and number >= self.num_pages:
             return self.last()
         before_first = (number - 1) * self.per_page - 1  # position of the row just before the page
-        if self.count is not None and before_first > self.count // 2:
+        key = self._key_from_histogram(before_first) if self.histogram is not None else None
+        if key is None and self.count is not None and before_first > self.count // 2:
             key = self._key_at(self.count - 1 - before_first, from_end=True)
-        else:
+        elif key is None:
             key = self._key_at(before_first, from_end=False)
         if key is None:  # past the end (an unknown count, or rows went away meanwhile)
             return self.last()

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
 from claims.calendar import work_calendar
-from claims.counting import cached_budgeted_counts
+from claims.counting import cached_budgeted_counts, cached_for_view
 from claims.filters import BatchQueueFilter, CaseQueueFilter, IsoDateInput
 from claims.models import HospitalBatch, ReimbursementCase, Settlement
 from claims.models.batches import BatchState
@@ -155,7 +155,12 @@ def _queue_page(request, *, queryset, filterset_class, template, title, today, c
                                     due_conditions)
     tab = filterset.form.cleaned_data.get("due") if filterset.is_valid() else None
     shown = counts.get(tab) if tab else counts["all"]
-    paginator = KeysetPaginator(filterset.qs, PAGE_SIZE, key, count=None if shown.exceeded else int(shown))
+    # "Go to page N" finds its row from the rows per due and received date of this view and tab, cached like the
+    # counts (claims.paging); taken only when someone asks for a page by number.
+    view_key = f"{_count_key(request, scope, today)}|{tab or ''}"
+    paginator = KeysetPaginator(
+        filterset.qs, PAGE_SIZE, key, count=None if shown.exceeded else int(shown),
+        histogram=lambda paginator: cached_for_view("histogram", view_key, paginator.groups))
     page = _keyset_page(request, paginator)
     rows = with_remaining_working_days(page.object_list, today=today, calendar=calendar, due_attr=due_attr)
     tabs = [{"value": "", "label": _("All waiting") if scope == "mine" else _("All open"), "count": counts["all"],

@@ -97,8 +97,10 @@ def test_pages_forwards_backwards_and_by_number_cut_the_order_into_pieces(queue_
     assert [row.pk for row in queue_with_ties] == order  # the selector's own order is the same
     pieces = [order[start:start + per_page] for start in range(0, len(order), per_page)]
 
-    for count in (len(order), None):  # an exact count, and one that ran out of its budget
-        paginator = KeysetPaginator(queue_with_ties, per_page, CASE_KEY, count=count)
+    # An exact count, one that ran out of its budget; page N's row found by OFFSET, or from the histogram.
+    for count, histogram in ((len(order), None), (None, None), (len(order), KeysetPaginator.groups),
+                             (None, KeysetPaginator.groups)):
+        paginator = KeysetPaginator(queue_with_ties, per_page, CASE_KEY, count=count, histogram=histogram)
         walked, page = [], paginator.first()
         while True:
             walked.append(pks(page))
@@ -109,7 +111,7 @@ def test_pages_forwards_backwards_and_by_number_cut_the_order_into_pieces(queue_
 
         for number, piece in enumerate(pieces, start=1):
             page = paginator.page(number)
-            assert pks(page) == piece, (number, count)
+            assert pks(page) == piece, (number, count, histogram)
             assert (page.has_previous, page.has_next) == (number > 1, number < len(pieces))
 
         if count is not None:  # the last page holds what the last numbered page holds
@@ -121,6 +123,22 @@ def test_pages_forwards_backwards_and_by_number_cut_the_order_into_pieces(queue_
                     break
                 page = paginator.before(page.first_key)
             assert backwards == pieces[::-1]
+
+
+def test_the_histogram_counts_rows_per_due_and_received_date_in_the_queues_order(queue_with_ties):
+    groups = KeysetPaginator(queue_with_ties, 5, CASE_KEY).groups()
+    assert sum(rows for _due, _received, rows in groups) == 17
+    assert [(due, received) for due, received, _rows in groups] == sorted(
+        {(due, received) for due, received, _pk in queue_with_ties.values_list("sla_due_on", "received_on", "pk")},
+        key=lambda group: (group[0] is None, group[0] or dt.date.min, group[1]))
+    assert groups[-1][0] is None  # the undated rows last
+    # Every position's key found through its group is the key OFFSET finds, from either end.
+    paginator = KeysetPaginator(queue_with_ties, 5, CASE_KEY, histogram=KeysetPaginator.groups)
+    for position in range(17):
+        key = paginator._key_from_histogram(position)
+        assert key is not None and key == paginator._key_at(position, from_end=False) == paginator._key_at(
+            16 - position, from_end=True)
+    assert paginator._key_from_histogram(17) is None
 
 
 def test_a_row_inserted_meanwhile_moves_no_row_of_the_next_page(world, queue_with_ties):
