@@ -11,12 +11,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from enrollment.admin.base import (
-    EstimatedCountPaginator,
-    PersonRowAdminMixin,
-    RegionScopedAdminMixin,
-    region_list_filter,
-)
+from enrollment.admin.base import PersonRowAdminMixin, RegionScopedAdminMixin, region_list_filter
+from enrollment.counting import BudgetedCountPaginator
 from enrollment.percent import PercentField
 
 from .models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
@@ -82,7 +78,7 @@ class AssistancePolicyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
 
 class _ReadOnlyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    paginator = BudgetedCountPaginator  # exact within LIST_COUNT_BUDGET_MS, else "超过 10000"
 
     def has_add_permission(self, request):
         return False

@@ -11,6 +11,7 @@ class ClaimsConfig(AppConfig):
 
         from enrollment.scoping import register_hospital_resolver
 
+        from .counting import connect_count_invalidation
         from .hospital_access import connect_access_invalidation, hospital_id_of
         from .models import PaymentLine
         from .policy_cache import connect_policy_cache_invalidation
@@ -24,6 +25,7 @@ class ClaimsConfig(AppConfig):
         connect_policy_lock()
         register_hospital_resolver(hospital_id_of)
         connect_access_invalidation()
+        connect_count_invalidation()
         connect_policy_cache_invalidation()
         connect_policy_copy()
         register_benefits_section()

@@ -8,7 +8,10 @@ a very large queue — each tab falls back to a bounded count.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError, connections, router, transaction
 from django.db.models import Q, QuerySet
 
@@ -55,3 +58,56 @@ def budgeted_counts(queryset: QuerySet, conditions: dict[str, Q] | None, *, budg
             out[status] = bounded_count(queryset.filter(condition), cap)
         return out
     return {key: BoundedCount(value, max(cap, value)) for key, value in exact.items()}
+
+
+# --- Cached tab counts ----------------------------------------------------------------------------------------------
+# A reviewer pages through a queue (next, next, go to page 40…) far more often than its figures change: each page
+# reading the counts again was most of a page's SQL (bench/README.md). So the tab counts of one user's view of one
+# queue (its scope and filters, today) are kept in the cache for QUEUE_COUNT_CACHE_SECONDS. Saving a case or a
+# batch (every service does) starts a new generation of keys at once; what bypasses save() — imports, the
+# calendar's recomputation of due dates — shows within the timeout.
+
+_GENERATION_KEY = "claims:queue-counts:generation"
+
+
+def _generation() -> int:
+    return cache.get(_GENERATION_KEY, 0)
+
+
+def forget_queue_counts(**_kwargs) -> None:
+    """Every cached tab count is out of date (a case or batch changed)."""
+    try:
+        cache.incr(_GENERATION_KEY)
+    except ValueError:  # no generation yet (or evicted): start one; older keys cannot match it
+        cache.set(_GENERATION_KEY, _generation() + 1, timeout=None)
+
+
+def connect_count_invalidation() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from claims.models import HospitalBatch, ReimbursementCase
+
+    for model in (ReimbursementCase, HospitalBatch):
+        for signal in (post_save, post_delete):
+            signal.connect(forget_queue_counts, sender=model,
+                           dispatch_uid=f"claims.queue_counts.{model.__name__}.{signal is post_save}")
+
+
+def cached_for_view(kind: str, view_key: str, compute):
+    """``compute()``, kept per ``kind`` and ``view_key`` (user, queue, scope, filters, today) for
+    ``QUEUE_COUNT_CACHE_SECONDS`` within the current generation; 0 turns the cache off."""
+    timeout = settings.QUEUE_COUNT_CACHE_SECONDS
+    if timeout <= 0:
+        return compute()
+    key = f"claims:queue-{kind}:{_generation()}:{hashlib.sha256(view_key.encode()).hexdigest()}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=timeout)
+    return value
+
+
+def cached_budgeted_counts(view_key: str, queryset: QuerySet, conditions: dict[str, Q] | None,
+                           **kwargs) -> dict[str, BoundedCount]:
+    """:func:`budgeted_counts` of one view, cached (:func:`cached_for_view`)."""
+    return cached_for_view("counts", view_key, lambda: budgeted_counts(queryset, conditions, **kwargs))

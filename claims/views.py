@@ -7,6 +7,7 @@ service come back on the page: permission → 403, someone else moved the record
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from types import MethodType
 from urllib.parse import urlencode
@@ -20,18 +21,18 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_fsm import can_proceed, has_transition_perm
 
 from claims.calendar import work_calendar
-from claims.counting import budgeted_counts
+from claims.counting import cached_budgeted_counts, cached_for_view
 from claims.filters import BatchQueueFilter, CaseQueueFilter, IsoDateInput
 from claims.models import HospitalBatch, ReimbursementCase, Settlement
 from claims.models.batches import BatchState
 from claims.models.reimbursement import OPEN_CASE_STATES, CaseState
+from claims.paging import InvalidCursor, KeyColumn, KeysetPaginator
 from claims.queues import (
     DueStatus,
     batch_queue,
@@ -51,16 +52,13 @@ PAGE_SIZE = 50
 LINES_PAGE_SIZE = 100
 
 
-class KnownCountPaginator(Paginator):
-    """A paginator told its count (taken by the queue's one aggregate query) instead of running COUNT(*) again."""
-
-    def __init__(self, object_list, per_page, *, count: int, **kwargs):
-        super().__init__(object_list, per_page, **kwargs)
-        self._known_count = count
-
-    @cached_property
-    def count(self):
-        return self._known_count
+#: The queues' order, as keys of their pages (claims.paging): due date (undated last), received on, id.
+CASE_KEY = (KeyColumn("sla_due_on", dt.date.fromisoformat, nullable=True),
+            KeyColumn("received_on", dt.date.fromisoformat), KeyColumn("pk", int))
+BATCH_KEY = (KeyColumn("due_on", dt.date.fromisoformat, nullable=True),
+             KeyColumn("received_on", dt.date.fromisoformat), KeyColumn("pk", int))
+#: Query parameters that choose a page; every other one chooses the rows (and so the counts).
+PAGING_PARAMS = ("p", "after", "before")
 
 
 def _clock(calendar, today, due_on, status=None) -> dict:
@@ -90,9 +88,11 @@ def _context(request, **extra):
 
 
 def _query(request, **changes) -> str:
-    """The current query string with ``changes`` applied (None removes a parameter); page resets unless given."""
+    """The current query string with ``changes`` applied (None removes a parameter); the page resets (to the first)
+    unless ``changes`` choose one."""
     params = request.GET.copy()
-    params.pop("p", None)
+    for name in PAGING_PARAMS:
+        params.pop(name, None)
     for key, value in changes.items():
         params.pop(key, None)
         if value not in (None, ""):
@@ -105,26 +105,73 @@ def _require_view(request, perm: str) -> None:
         raise PermissionDenied(_("You may not view this queue."))
 
 
-def _queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope,
+def _count_key(request, scope: str, today) -> str:
+    """What the tab counts depend on: the user, the queue, its scope and filters (not the tab or page), today."""
+    params = sorted((key, value) for key, values in request.GET.lists() for value in values
+                    if key not in (*PAGING_PARAMS, "due", "scope"))
+    return f"{request.user.pk}|{request.path}|{scope}|{today.isoformat()}|{urlencode(params)}"
+
+
+def _keyset_page(request, paginator: KeysetPaginator):
+    """The page the query string asks for: after/before a row's key (next/previous links), page ``p`` by
+    number, ``p=last``, or the first. A link that cannot be read shows the first page and says so."""
+    after, before, wanted = request.GET.get("after"), request.GET.get("before"), request.GET.get("p", "")
+    number = int(wanted) if wanted.isdigit() and int(wanted) >= 1 else None
+    try:
+        if after:
+            return paginator.after(after, number=number)
+        if before:
+            return paginator.before(before, number=number)
+    except InvalidCursor:
+        messages.warning(request, _("The page link was not valid (changed by hand, or of another list); this is "
+                                    "the first page."))
+        return paginator.first()
+    if wanted == "last":
+        return paginator.last()
+    if wanted and number is None:
+        messages.warning(request, _("“%(page)s” is not a page number; this is the first page.") % {"page": wanted})
+    return paginator.page(number) if number else paginator.first()
+
+
+def _page_links(request, page, paginator) -> dict:
+    number = page.number
+    return {
+        "first": _query(request) if page.has_previous else None,
+        "previous": (_query(request, before=page.first_key, p=number - 1 if number else None)
+                     if page.has_previous else None),
+        "next": (_query(request, after=page.last_key, p=number + 1 if number else None)
+                 if page.has_next else None),
+        "last": _query(request, p="last") if page.has_next else None,
+        # Hidden fields of the "go to page" form: the current view without its page.
+        "keep": [(key, value) for key, values in request.GET.lists() for value in values
+                 if key not in PAGING_PARAMS],
+    }
+
+
+def _queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope, key,
                 due_conditions=None, statuses=None):
     filterset = filterset_class(request.GET, queryset=queryset, request=request, due_conditions=due_conditions)
-    counts = budgeted_counts(filterset.queryset_without("due"), due_conditions)
+    counts = cached_budgeted_counts(_count_key(request, scope, today), filterset.queryset_without("due"),
+                                    due_conditions)
     tab = filterset.form.cleaned_data.get("due") if filterset.is_valid() else None
-    paginator = KnownCountPaginator(filterset.qs, PAGE_SIZE, count=int(counts.get(tab) if tab else counts["all"]))
-    page = paginator.get_page(request.GET.get("p"))
+    shown = counts.get(tab) if tab else counts["all"]
+    # "Go to page N" finds its row from the rows per due and received date of this view and tab, cached like the
+    # counts (claims.paging); taken only when someone asks for a page by number.
+    view_key = f"{_count_key(request, scope, today)}|{tab or ''}"
+    paginator = KeysetPaginator(
+        filterset.qs, PAGE_SIZE, key, count=None if shown.exceeded else int(shown),
+        histogram=lambda paginator: cached_for_view("histogram", view_key, paginator.groups))
+    page = _keyset_page(request, paginator)
     rows = with_remaining_working_days(page.object_list, today=today, calendar=calendar, due_attr=due_attr)
     tabs = [{"value": "", "label": _("All waiting") if scope == "mine" else _("All open"), "count": counts["all"],
              "url": _query(request, due=None), "active": not tab}]
     tabs += [{"value": value, "label": label, "count": counts[value], "url": _query(request, due=value),
               "active": tab == value} for value, label in DueStatus.CHOICES if statuses is None or value in statuses]
-    pages = {
-        "previous": _query(request, p=page.previous_page_number()) if page.has_previous() else None,
-        "next": _query(request, p=page.next_page_number()) if page.has_next() else None,
-    }
     return TemplateResponse(request, template, _context(
-        request, title=title, filter=filterset, rows=rows, page_obj=page, paginator=paginator, tabs=tabs,
-        pages=pages, today=today, scope=scope, scope_mine_url=_query(request, scope=None),
-        scope_all_url=_query(request, scope="all"), status_labels=DueStatus.LABELS))
+        request, title=title, filter=filterset, rows=rows, page_obj=page, paginator=paginator, shown_count=shown,
+        tabs=tabs, pages=_page_links(request, page, paginator), today=today, scope=scope,
+        scope_mine_url=_query(request, scope=None), scope_all_url=_query(request, scope="all"),
+        status_labels=DueStatus.LABELS))
 
 
 @staff_member_required
@@ -137,7 +184,7 @@ def case_queue_view(request):
     return _queue_page(
         request, queryset=queryset, filterset_class=CaseQueueFilter, template="claims/case_queue.html",
         title=_("Manual reimbursements: my queue") if scope == "mine" else _("Manual reimbursements: all open"),
-        today=today, calendar=calendar, due_attr="sla_due_on", scope=scope,
+        today=today, calendar=calendar, due_attr="sla_due_on", scope=scope, key=CASE_KEY,
         due_conditions=case_due_conditions(today, due_soon_until(calendar, today)))
 
 
@@ -151,7 +198,7 @@ def batch_queue_view(request):
     return _queue_page(
         request, queryset=queryset, filterset_class=BatchQueueFilter, template="claims/batch_queue.html",
         title=_("Hospital batches: my queue") if scope == "mine" else _("Hospital batches: all open"),
-        today=today, calendar=calendar, due_attr="due_on", scope=scope,
+        today=today, calendar=calendar, due_attr="due_on", scope=scope, key=BATCH_KEY,
         statuses={DueStatus.OVERDUE, DueStatus.DUE_SOON, DueStatus.ON_TRACK})  # batches never pause
 
 

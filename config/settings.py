@@ -203,6 +203,9 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 ROSTER_BACKGROUND_THRESHOLD = int(os.environ.get("ROSTER_BACKGROUND_THRESHOLD", "2000"))
 # Time a queue's tab counts may take (PostgreSQL) before each tab shows a bounded "超过 999" instead.
 QUEUE_COUNT_BUDGET_MS = int(os.environ.get("QUEUE_COUNT_BUDGET_MS", "300"))
+# How long one user's tab counts of one queue view are reused while paging (seconds; 0: counted on every page).
+# Saving a case or batch renews them at once; imports and due-date recomputations show within this time.
+QUEUE_COUNT_CACHE_SECONDS = int(os.environ.get("QUEUE_COUNT_CACHE_SECONDS", "60"))
 # Time a large admin list's exact count may take (PostgreSQL) before it shows "超过 10000" instead.
 LIST_COUNT_BUDGET_MS = int(os.environ.get("LIST_COUNT_BUDGET_MS", "300"))
 

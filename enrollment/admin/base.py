@@ -10,21 +10,18 @@ import re
 from datetime import date
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist, ValidationError
-from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ..access_log import record_full_id_access
-from ..counting import BoundedCount, bounded_count, exact_count_within
+from ..counting import BudgetedCountPaginator
 from ..exports import FULL_ID_PERMISSION, SAFE_EXPORT_FORMATS
 from ..idnumbers import mask_bank_account, mask_id_number, parse_id_number
 from ..models import Region
@@ -465,31 +462,9 @@ class ValidTodayFilter(admin.SimpleListFilter):
 
 # --- Counting -------------------------------------------------------------------------------------------------
 
-class EstimatedCountPaginator(Paginator):
-    """A list's count that is right or clearly bounded: the exact COUNT when it finishes within
-    `LIST_COUNT_BUDGET_MS` (PostgreSQL; elsewhere always exact), else "超过 10000" from a COUNT over at most
-    10 001 rows. (The name is historical: it showed the planner's estimate, 3.4 × too low for a province user's
-    people list.) `is_bounded` tells the template (admin/pagination.html) to show `shown_count`.
-    """
-
-    cap = 10_000
-    is_bounded = False
-
-    @cached_property
-    def count(self):
-        queryset = self.object_list
-        if not isinstance(queryset, QuerySet):
-            return super().count
-        exact = exact_count_within(queryset, settings.LIST_COUNT_BUDGET_MS)
-        if exact is not None:
-            return exact
-        bounded = bounded_count(queryset, self.cap)
-        self.is_bounded = bounded.exceeded
-        return bounded.value
-
-    @property
-    def shown_count(self) -> str:
-        return str(BoundedCount(self.count, self.cap)) if self.is_bounded else str(self.count)
+# The paginator of large admin lists is ``enrollment.counting.BudgetedCountPaginator``. Its old name stays for the
+# admin modules that still import it (it showed the planner's estimate once; it no longer estimates anything).
+EstimatedCountPaginator = BudgetedCountPaginator
 
 
 def planner_row_estimate(queryset: QuerySet) -> int:
