@@ -9,12 +9,19 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from enrollment.admin.base import PersonRowAdminMixin, RegionScopedAdminMixin, region_list_filter
+from enrollment.admin.base import (
+    PersonRowAdminMixin,
+    RegionScopedAdminMixin,
+    SafeExportMixin,
+    region_list_filter,
+)
 from enrollment.counting import BudgetedCountPaginator
 from enrollment.percent import PercentField
 
+from .exports import ApplicationExportResource, SpecialAidCaseExportResource
 from .models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
 from .models.choices import AidFunding, AssetKind
 
@@ -76,7 +83,7 @@ class AssistancePolicyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
     autocomplete_fields = ("policy",)
 
 
-class _ReadOnlyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
+class _ReadOnly:
     show_full_result_count = False
     paginator = BudgetedCountPaginator  # exact within LIST_COUNT_BUDGET_MS, else "超过 10000"
 
@@ -90,8 +97,17 @@ class _ReadOnlyAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
         return False
 
 
+class _ReadOnlyAdmin(_ReadOnly, RegionScopedAdminMixin, SimpleHistoryAdmin):
+    pass
+
+
+class _ReadOnlyExportAdmin(_ReadOnly, RegionScopedAdminMixin, SafeExportMixin, ExportMixin, SimpleHistoryAdmin):
+    """Read-only, with the export button (.xlsx / CSV, masked, region-scoped; ``assistance.exports``)."""
+
+
 @admin.register(Application)
-class ApplicationAdmin(_ReadOnlyAdmin):
+class ApplicationAdmin(_ReadOnlyExportAdmin):
+    resource_classes = [ApplicationExportResource]
     list_display = ("number", "household", "applicant_name", "applied_on", "state", "due_on", "due_provisional",
                     "assistance_granted", "page_link")
     list_select_related = ("household", "applicant")
@@ -118,7 +134,8 @@ class OutsideCostAdmin(PersonRowAdminMixin, _ReadOnlyAdmin):
 
 
 @admin.register(SpecialAidCase)
-class SpecialAidCaseAdmin(PersonRowAdminMixin, _ReadOnlyAdmin):
+class SpecialAidCaseAdmin(PersonRowAdminMixin, _ReadOnlyExportAdmin):
+    resource_classes = [SpecialAidCaseExportResource]
     list_display = ("number", "person_name", "id_number_display", "opened_on", "opening_unit", "state", "amount",
                     "funding_source", "paid_on", "page_link")
     list_select_related = ("person",)

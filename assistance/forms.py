@@ -20,10 +20,14 @@ from enrollment.models import Household, Person
 from enrollment.scoping import scope_queryset
 
 from .models.choices import AidFunding, AssetKind
-from .models.files import ATTACHMENT_VALIDATORS
+from .models.files import ATTACHMENT_VALIDATORS, max_attachment_bytes
 from .services.applications import AssetItem, IncomeItem, OutsideItem
 
+# Scan fields per kind of line: line N of the box takes scan N. A household rarely has more members than this;
+# further evidence is attached on a resubmission.
 SCAN_FIELDS = 3
+INCOME_SCAN_FIELDS = 6
+ASSET_SCAN_FIELDS = 3
 
 
 def _date(label, **kwargs):
@@ -60,11 +64,12 @@ class RegisterApplicationForm(forms.Form):
     applied_on = _date(gettext_lazy("application date"))
     incomes = forms.CharField(
         label=gettext_lazy("declared incomes"), widget=forms.Textarea(attrs={"rows": 4, "cols": 70}),
-        help_text=gettext_lazy("One line per member: ID number, annual disposable income, evidence."))
+        help_text=gettext_lazy("One line per member: ID number, annual disposable income, evidence. "
+                               "The scan of line N goes into income evidence scan N."))
     assets = forms.CharField(
         label=gettext_lazy("declared assets"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
         help_text=gettext_lazy("One line per asset: kind (housing, vehicle, deposits, securities, business, "
-                               "other), value, evidence."))
+                               "other), value, evidence. The scan of line N goes into asset evidence scan N."))
     outside_costs = forms.CharField(
         label=gettext_lazy("costs from outside the system"), required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
@@ -76,9 +81,24 @@ class RegisterApplicationForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        for index in range(1, SCAN_FIELDS + 1):
-            self.fields[f"scan_{index}"] = forms.FileField(
-                label=_("receipt scan %(n)d") % {"n": index}, required=False, validators=ATTACHMENT_VALIDATORS)
+        for prefix, count, label in (
+                ("income_scan", INCOME_SCAN_FIELDS, gettext_lazy("income evidence scan %(n)d")),
+                ("asset_scan", ASSET_SCAN_FIELDS, gettext_lazy("asset evidence scan %(n)d")),
+                ("scan", SCAN_FIELDS, gettext_lazy("receipt scan %(n)d"))):
+            for index in range(1, count + 1):
+                self.fields[f"{prefix}_{index}"] = forms.FileField(
+                    label=str(label) % {"n": index}, required=False, validators=ATTACHMENT_VALIDATORS,
+                    help_text=gettext_lazy("PDF, JPG or PNG, at most %(mb)d MB.") % {
+                        "mb": max_attachment_bytes() // (1024 * 1024)} if index == 1 else "")
+
+    def _scans(self, data, prefix: str, count: int, lines: int, box_label, errors: list) -> dict[int, object]:
+        """The scans of one box by line number; a scan without its line is an error naming both."""
+        scans = {index: data[f"{prefix}_{index}"] for index in range(1, count + 1) if data.get(f"{prefix}_{index}")}
+        for index in sorted(scans):
+            if index > lines:
+                errors.append(_("%(scan)s: %(box)s has no line %(n)d for it.")
+                              % {"scan": self.fields[f"{prefix}_{index}"].label, "box": box_label, "n": index})
+        return scans
 
     def _member(self, household, id_number, where):
         person = household.members.filter(person_search_q(id_number)).first() if id_number else None
@@ -112,26 +132,33 @@ class RegisterApplicationForm(forms.Form):
             collect(self._member, household, id_number.strip(),
                     _where(label["patients"].label, number, 1))
             for number, (id_number, *_rest) in _lines(data["patients"])]
+        income_lines, asset_lines = list(_lines(data["incomes"])), list(_lines(data.get("assets")))
+        income_scans = self._scans(data, "income_scan", INCOME_SCAN_FIELDS, len(income_lines),
+                                   label["incomes"].label, errors)
+        asset_scans = self._scans(data, "asset_scan", ASSET_SCAN_FIELDS, len(asset_lines), label["assets"].label,
+                                  errors)
         incomes = []
-        for number, parts in _lines(data["incomes"]):
+        for index, (number, parts) in enumerate(income_lines, start=1):
             if len(parts) != 3:
                 errors.append(_("%(where)s: needs ID number, income, evidence.")
                               % {"where": _where(label["incomes"].label, number, 1)})
                 continue
             person = collect(self._member, household, parts[0], _where(label["incomes"].label, number, 1))
             amount = collect(_amount, parts[1], _where(label["incomes"].label, number, 2))
-            incomes.append(IncomeItem(person, amount, parts[2]))
+            incomes.append(IncomeItem(person, amount, parts[2], attachment=income_scans.get(index)))
         assets = []
-        for number, parts in _lines(data.get("assets")):
+        for index, (number, parts) in enumerate(asset_lines, start=1):
             if len(parts) != 3 or parts[0] not in AssetKind.values:
                 errors.append(_("%(where)s: needs a kind (%(kinds)s), value, evidence.")
                               % {"where": _where(label["assets"].label, number, 1),
                                  "kinds": ", ".join(AssetKind.values)})
                 continue
             assets.append(AssetItem(parts[0], collect(_amount, parts[1], _where(label["assets"].label, number, 2)),
-                                    parts[2]))
+                                    parts[2], attachment=asset_scans.get(index)))
+        outside_lines = list(_lines(data.get("outside_costs")))
+        self._scans(data, "scan", SCAN_FIELDS, len(outside_lines), label["outside_costs"].label, errors)
         outside = []
-        for index, (number, parts) in enumerate(_lines(data.get("outside_costs")), start=1):
+        for index, (number, parts) in enumerate(outside_lines, start=1):
             if len(parts) != 6:
                 errors.append(_("%(where)s: needs six values separated by commas.")
                               % {"where": _where(label["outside_costs"].label, number, 1)})

@@ -7,12 +7,14 @@ Refusals come back on the page: permission → 403, a concurrent change → 409,
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -21,16 +23,21 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from claims.calendar import work_calendar
-from claims.queues import DueStatus, due_soon_until, queue_counts, with_remaining_working_days
+from claims.paging import KeyColumn
+from claims.queues import DueStatus, due_soon_until
 from claims.rules.workdays import status_for, working_days_between
 from claims.services.reimbursement import ConcurrentChange
+from claims.views import queue_page
+from enrollment.exports import SAFE_EXPORT_FORMATS
 from enrollment.scoping import scope_queryset, user_can_reach_region
 
 from . import rules
+from .exports import ApplicationExportResource, SpecialAidCaseExportResource
+from .filters import ApplicationQueueFilter, SpecialAidQueueFilter
 from .forms import APPLICATION_FORMS, CASE_FORMS, OpenCaseForm, RegisterApplicationForm
-from .models import Application, SpecialAidCase
-from .models.choices import OPEN_APPLICATION_STATES, ApplicationState, CaseState
-from .queues import OPEN_SPECIAL_AID_STATES, application_due_conditions, application_queue, special_aid_queue
+from .models import Application, DeclaredAsset, DeclaredIncome, OutsideCost, SpecialAidCase
+from .models.choices import ApplicationState, CaseState
+from .queues import application_due_conditions, application_queue, special_aid_queue
 from .selectors import claim_lines_in_period
 from .services import applications as application_services
 from .services import special_aid as case_services
@@ -102,40 +109,55 @@ def _labelled_events(events, actions, states) -> list:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _export_response(request, filterset, resource_class):
+    """The queue's rows as filtered, in .xlsx or CSV (``?export=xlsx|csv``), through the admin exports' resource and
+    formats: masked ID numbers unless permitted, the region scope re-applied, formulas neutralised, typed cells."""
+    file_format = {cls().get_extension(): cls for cls in SAFE_EXPORT_FORMATS}.get(request.GET.get("export"))
+    if file_format is None or not filterset.is_valid():
+        return None
+    file_format = file_format()
+    data = file_format.export_data(resource_class(user=request.user).export(queryset=filterset.qs))
+    if isinstance(data, str):
+        data = data.encode("utf-8-sig")  # Excel on Chinese Windows reads a CSV as GBK unless it starts with a BOM
+    model_name = resource_class._meta.model._meta.model_name
+    name = f"{model_name}-{timezone.localdate():%Y%m%d}.{file_format.get_extension()}"
+    response = HttpResponse(data, content_type=file_format.get_content_type())
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _export_links(request) -> list[dict]:
+    return [{"label": label, "url": _query(request, export=extension)}
+            for extension, label in (("xlsx", _("Export .xlsx")), ("csv", _("Export CSV")))]
+
+
+#: The application queue's order (assistance.queues), as the keys of its pages: due date (paused last), applied on, id.
+APPLICATION_KEY = (KeyColumn("due_on", dt.date.fromisoformat, nullable=True),
+                   KeyColumn("applied_on", dt.date.fromisoformat), KeyColumn("pk", int))
+
+
 @staff_member_required
 def application_queue_view(request):
-    """依申请救助 待办: applications waiting for me (or all open ones of my regions), by due date."""
+    """依申请救助 待办: applications waiting for me (or all open ones of my regions), by due date, filtered."""
     _require(request, "assistance.view_application")
     today, calendar = timezone.localdate(), work_calendar()
     scope = "all" if request.GET.get("scope") == "all" else "mine"
-    search, state = request.GET.get("q", ""), request.GET.get("state", "")
-    if state not in OPEN_APPLICATION_STATES:
-        state = ""
-    queryset = application_queue(request.user, today=today, calendar=calendar, mine=scope == "mine",
-                                 search=search, state=state)
+    queryset = application_queue(request.user, today=today, calendar=calendar, mine=scope == "mine")
     conditions = application_due_conditions(today, due_soon_until(calendar, today))
-    counts = queue_counts(queryset, conditions)
-    tab = request.GET.get("due", "")
-    if tab in conditions:
-        queryset = queryset.filter(conditions[tab])
-    else:
-        tab = ""
-    paginator = Paginator(queryset, PAGE_SIZE)
-    paginator.count = counts.get(tab) if tab else counts["all"]
-    page = paginator.get_page(request.GET.get("p"))
-    rows = with_remaining_working_days(page.object_list, today=today, calendar=calendar, due_attr="due_on")
-    tabs = [{"value": "", "label": _("All"), "count": counts["all"], "url": _query(request, due=None),
-             "active": not tab}]
-    tabs += [{"value": value, "label": label, "count": counts[value], "url": _query(request, due=value),
-              "active": tab == value} for value, label in DueStatus.CHOICES if value in conditions]
-    return TemplateResponse(request, "assistance/application_queue.html", _context(
-        request, title=_("Assistance applications: my queue") if scope == "mine"
-        else _("Assistance applications: all open"), rows=rows, page_obj=page, paginator=paginator, tabs=tabs,
-        scope=scope, scope_mine_url=_query(request, scope=None), scope_all_url=_query(request, scope="all"),
-        search=search, state=state, states=[(s, ApplicationState(s).label) for s in OPEN_APPLICATION_STATES],
-        pages={"previous": _query(request, p=page.previous_page_number()) if page.has_previous() else None,
-               "next": _query(request, p=page.next_page_number()) if page.has_next() else None},
-        today=today))
+    if request.GET.get("export"):
+        filterset = ApplicationQueueFilter(request.GET, queryset=queryset, request=request,
+                                           due_conditions=conditions)
+        response = _export_response(request, filterset, ApplicationExportResource)
+        if response is not None:
+            return response
+    response = queue_page(
+        request, queryset=queryset, filterset_class=ApplicationQueueFilter,
+        template="assistance/application_queue.html",
+        title=_("Assistance applications: my queue") if scope == "mine" else _("Assistance applications: all open"),
+        today=today, calendar=calendar, due_attr="due_on", scope=scope, key=APPLICATION_KEY,
+        due_conditions=conditions)
+    response.context_data["export_links"] = _export_links(request)
+    return response
 
 
 @staff_member_required
@@ -243,6 +265,32 @@ def application_detail_view(request, pk):
     return _application_page(request, _application_or_404(request, pk))
 
 
+# The scans an application page links to, by kind: the model and its view permission. Each row is found through
+# ``scope_queryset`` (its own region path), so a user of another region gets 404 as for the application itself.
+SCAN_MODELS = {"income": (DeclaredIncome, "assistance.view_declaredincome"),
+               "asset": (DeclaredAsset, "assistance.view_declaredasset"),
+               "outside": (OutsideCost, "assistance.view_outsidecost")}
+
+
+@staff_member_required
+def scan_view(request, kind, pk):
+    """A scan (evidence of income or assets, an outside receipt) from MEDIA_ROOT, for users of its region."""
+    _require(request, "assistance.view_application")
+    if kind not in SCAN_MODELS:
+        raise Http404
+    model, permission = SCAN_MODELS[kind]
+    _require(request, permission)
+    row = get_object_or_404(scope_queryset(model.objects.all(), request.user), pk=pk)
+    if not row.attachment:
+        raise Http404
+    try:
+        handle = row.attachment.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    name = row.attachment.name.rsplit("/", 1)[-1]
+    return FileResponse(handle, as_attachment=False, filename=name)
+
+
 @staff_member_required
 def application_slip_view(request, pk):
     """The printable sheet of the test (like the 一单清 slip of a claim)."""
@@ -284,19 +332,21 @@ def application_action_view(request, pk, action):
 
 @staff_member_required
 def case_queue_view(request):
-    """一事一议 待办."""
+    """一事一议 待办, filtered."""
     _require(request, "assistance.view_specialaidcase")
     scope = "all" if request.GET.get("scope") == "all" else "mine"
-    search, state = request.GET.get("q", ""), request.GET.get("state", "")
-    if state not in OPEN_SPECIAL_AID_STATES:
-        state = ""
-    queryset = special_aid_queue(request.user, mine=scope == "mine", search=search, state=state)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("p"))
+    queryset = special_aid_queue(request.user, mine=scope == "mine")
+    filterset = SpecialAidQueueFilter(request.GET, queryset=queryset, request=request)
+    if request.GET.get("export"):
+        response = _export_response(request, filterset, SpecialAidCaseExportResource)
+        if response is not None:
+            return response
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("p"))
     return TemplateResponse(request, "assistance/case_queue.html", _context(
         request, title=_("Special aid cases: my queue") if scope == "mine" else _("Special aid cases: all open"),
-        rows=page.object_list, page_obj=page, paginator=page.paginator, scope=scope,
-        scope_mine_url=_query(request, scope=None), scope_all_url=_query(request, scope="all"), search=search,
-        state=state, states=[(s, CaseState(s).label) for s in OPEN_SPECIAL_AID_STATES],
+        filter=filterset, rows=page.object_list, page_obj=page, paginator=page.paginator, scope=scope,
+        scope_mine_url=_query(request, scope=None), scope_all_url=_query(request, scope="all"),
+        export_links=_export_links(request),
         pages={"previous": _query(request, p=page.previous_page_number()) if page.has_previous() else None,
                "next": _query(request, p=page.next_page_number()) if page.has_next() else None}))
 

@@ -148,7 +148,7 @@ def _page_links(request, page, paginator) -> dict:
     }
 
 
-def _queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope, key,
+def queue_page(request, *, queryset, filterset_class, template, title, today, calendar, due_attr, scope, key,
                 due_conditions=None, statuses=None):
     filterset = filterset_class(request.GET, queryset=queryset, request=request, due_conditions=due_conditions)
     counts = cached_budgeted_counts(_count_key(request, scope, today), filterset.queryset_without("due"),
@@ -181,7 +181,7 @@ def case_queue_view(request):
     today, calendar = timezone.localdate(), work_calendar()
     scope = "all" if request.GET.get("scope") == "all" else "mine"
     queryset = case_queue(request.user, today=today, calendar=calendar, mine=scope == "mine")
-    return _queue_page(
+    return queue_page(
         request, queryset=queryset, filterset_class=CaseQueueFilter, template="claims/case_queue.html",
         title=_("Manual reimbursements: my queue") if scope == "mine" else _("Manual reimbursements: all open"),
         today=today, calendar=calendar, due_attr="sla_due_on", scope=scope, key=CASE_KEY,
@@ -195,7 +195,7 @@ def batch_queue_view(request):
     today, calendar = timezone.localdate(), work_calendar()
     scope = "all" if request.GET.get("scope") == "all" else "mine"
     queryset = batch_queue(request.user, today=today, calendar=calendar, mine=scope == "mine")
-    return _queue_page(
+    return queue_page(
         request, queryset=queryset, filterset_class=BatchQueueFilter, template="claims/batch_queue.html",
         title=_("Hospital batches: my queue") if scope == "mine" else _("Hospital batches: all open"),
         today=today, calendar=calendar, due_attr="due_on", scope=scope, key=BATCH_KEY,

@@ -146,9 +146,27 @@ class ScopedMaskingResource(resources.ModelResource):
     def get_queryset(self):
         return super().get_queryset().select_related(*self.select_related)
 
+    def export(self, queryset=None, **kwargs):
+        dataset = super().export(queryset, **kwargs)
+        # The sheet is named after the list (in the user's language): a clerk's workbook reads 救助申请, not Sheet1.
+        dataset.title = str(self.get_display_name())
+        return dataset
+
 
 def _field(attribute, column_name, **kwargs):
     return fields.Field(attribute=attribute, column_name=column_name, readonly=True, **kwargs)
+
+
+class TypedField(fields.Field):
+    """A column whose value goes to the format as it is (Decimal, date, int), not through a widget's text: the
+    .xlsx format then writes number and date cells a clerk can sum and sort; CSV writes them as plain text."""
+
+    def export(self, instance, **kwargs):
+        return self.get_value(instance)
+
+
+def typed_field(attribute, column_name, **kwargs):
+    return TypedField(attribute=attribute, column_name=column_name, readonly=True, **kwargs)
 
 
 class PersonExportResource(ScopedMaskingResource):

@@ -333,6 +333,8 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "admin:enrollment_person_export": ("enrollment.view_person", None),
     "admin:enrollment_identity_export": ("enrollment.view_identity", None),
     "admin:enrollment_enrollment_export": ("enrollment.view_enrollment", None),
+    "admin:assistance_application_export": ("assistance.view_application", None),
+    "admin:assistance_specialaidcase_export": ("assistance.view_specialaidcase", None),
     "admin:enrollment_enrollment_coverage": ("enrollment.view_enrollment|enrollment.change_enrollment", None),
     "admin:claims_claim_eligibility": ("enrollment.view_person", None),
     "admin:claims_claim_import": ("claims.add_claim", None),
@@ -368,6 +370,8 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "assistance:application_detail": ("assistance.view_application", "assistance.application"),
     "assistance:application_slip": ("assistance.view_application", "assistance.application"),
     "assistance:application_action": ("assistance.view_application", "assistance.application"),
+    # The walk opens the outside receipts' scans; incomes' and assets' scans are the same view, tested on their own.
+    "assistance:scan": ("assistance.view_application", "assistance.outsidecost"),
     "assistance:case_queue": ("assistance.view_specialaidcase", None),
     "assistance:open_case": ("assistance.open_special_aid", None),
     "assistance:case_detail": ("assistance.view_specialaidcase", "assistance.specialaidcase"),

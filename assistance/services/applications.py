@@ -440,9 +440,15 @@ def _supplement_claims(application: Application, settings: AssistancePolicy, by)
                                                   deductible=rule.deductible, label=category.name),
                         out_of_catalog_limit=None, ytd=ytd)
         extra = to_fen(result.assistance - paid)
-        if extra <= 0:
-            continue
         common = {"settlement": settlement, "claim": claim, "person_id": claim.person_id, "year": settlement.year}
+        if extra <= 0:
+            # A claim that paid no assistance and stays within the deductible still uses it up: without this line
+            # every later claim of the year would meet the whole deductible again and never be paid.
+            used_here = result.assistance_deductible_consumed - consumed
+            if paid == 0 and used_here > 0:
+                PaymentLine.objects.create(layer=Layer.ASSISTANCE_DEDUCTIBLE, amount=used_here, funding_source="",
+                                           **common)
+            continue
         assistance_line = PaymentLine.objects.create(
             layer=Layer.ASSISTANCE, amount=extra, funding_source=rule.funding_source, **common)
         patient_line = PaymentLine.objects.create(layer=Layer.PATIENT, amount=-extra, funding_source="", **common)

@@ -125,20 +125,29 @@ def person_search(request, queryset, search_term: str, prefix: str = ""):
     term = search_term.strip()
     if not term:
         return queryset
-    if _HAS_DIGIT.search(term):
-        compact = term.replace(" ", "").upper()
-        if not looks_like_id_number(compact):
-            _search_message(request, _("“%(term)s” is not a whole ID number: search with all 18 characters (or "
-                                       "the 15 digits of an old card); a part of a number matches nothing.")
-                            % {"term": term})
-            return queryset.none()
-        try:
-            parse_id_number(compact)
-        except ValidationError as error:
-            _search_message(request, _("“%(term)s” is not a valid ID number: %(reason)s")
-                            % {"term": term, "reason": " ".join(error.messages)})
-            return queryset.none()
+    problem = id_search_problem(term)
+    if problem:
+        _search_message(request, problem)
+        return queryset.none()
     return queryset.filter(person_search_q(term, prefix=prefix))
+
+
+def id_search_problem(term: str) -> str | None:
+    """Why a search term cannot be searched (a partial or malformed ID number), or None. Names hold no digits,
+    so a term with digits is an ID number and must be a whole, valid one."""
+    term = term.strip()
+    if not _HAS_DIGIT.search(term):
+        return None
+    compact = term.replace(" ", "").upper()
+    if not looks_like_id_number(compact):
+        return _("“%(term)s” is not a whole ID number: search with all 18 characters (or the 15 digits of an old "
+                 "card); a part of a number matches nothing.") % {"term": term}
+    try:
+        parse_id_number(compact)
+    except ValidationError as error:
+        return _("“%(term)s” is not a valid ID number: %(reason)s") % {"term": term,
+                                                                        "reason": " ".join(error.messages)}
+    return None
 
 
 def _search_message(request, message: str) -> None:

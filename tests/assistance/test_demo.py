@@ -25,6 +25,11 @@ def test_the_demo_has_applications_and_cases_at_every_stage(tmp_path):
     overdue = Application.objects.filter(state="received", due_on__lt=Application.objects.order_by(
         "-applied_on").values_list("applied_on", flat=True)[:1])
     assert overdue.exists()  # registered 40 days ago, initial review 10 working days late
-    assert Application.objects.get(state="paid").granted_identities.exists()
+    paid = Application.objects.get(state="paid")
+    assert paid.granted_identities.exists()
+    # The shipped Qiannan policy has an illness_poor rule, so the approval pays the household's settled claims.
+    assert paid.assistance_granted > 0
+    assert paid.supplements.exists()
+    assert sum(s.amount for s in paid.supplements.all()) == paid.assistance_granted
     case_states = set(SpecialAidCase.objects.values_list("state", flat=True))
     assert case_states == {"opened", "decided", "approved", "paid", "closed", "rejected"}

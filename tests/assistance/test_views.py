@@ -56,11 +56,13 @@ def test_application_queue_query_count_does_not_grow_with_rows(client, world, dj
     registered(world, 3)
     client.force_login(world["reviewer"])
     url = reverse("assistance:application_queue")
-    with django_assert_max_num_queries(12):
+    # 13: the filter form's region list is one more query than the ad-hoc search box had (on PostgreSQL the tab
+    # counts run under a time budget: SAVEPOINT, SET LOCAL, the count, ROLLBACK TO, RELEASE).
+    with django_assert_max_num_queries(13):
         response = client.get(url)
     assert response.status_code == 200 and response.content.decode().count("YSQ") >= 3
     registered(world, 20)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         response = client.get(url + "?scope=all&due=on_track")
     assert response.status_code == 200
 

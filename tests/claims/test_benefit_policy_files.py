@@ -156,6 +156,8 @@ def test_qiannan_2019_benefits():
     assert assistance(code) == {
         "registered_poor": (D("0.70"), True, False, False),
         "tekun": (D("1"), True, False, False),
+        # Local value (SPEC §4.2, 国办发〔2021〕42号): the apply-to-receive category, inpatient and chronic.
+        "illness_poor": (D("0.60"), True, False, True),
     }
     assert no_deposit(code) == {"registered_poor", "tekun"}
 

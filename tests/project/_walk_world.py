@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
 from django.test import override_settings
 from django.utils import timezone
 from django_celery_beat.models import (
@@ -136,7 +137,7 @@ def _side(world: World, side: str, regions) -> None:
             applied_on=later, policy=policy, step_started_on=later, step_working_days=10, registered_by=clerk),
         "assistance.outsidecost": OutsideCost.objects.create(
             household=household, person=patient, incurred_on=date(2026, 8, 1), description="walk",
-            total_cost=D("100.00")),
+            total_cost=D("100.00"), attachment=ContentFile(b"%PDF-1.4 walk\n", name=f"walk-{side}.pdf")),
         "assistance.specialaidcase": SpecialAidCase.objects.create(
             number=f"WALK-SA-{side.upper()}", person=patient, region=region, policy=policy, opened_on=later,
             opened_by=clerk, opening_unit="乡镇"),

@@ -260,6 +260,7 @@ FIXED_KWARGS = {
     ("enrollment:import-template", "kind"): "roster",
     ("assistance:application_action", "action"): "refuse",
     ("assistance:case_action", "action"): "record_meeting",
+    ("assistance:scan", "kind"): "outside",
     ("monitoring:item_action", "action"): "note",
 }
 # Pages whose table entry needs a sample request: (query string, the permission that request needs).
