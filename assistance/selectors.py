@@ -7,11 +7,12 @@ an application page and for every household of a region by the nightly warning l
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import gc
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
 from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
@@ -21,7 +22,7 @@ from claims.models import PaymentLine
 from claims.models.choices import Layer, VisitType
 from claims.selectors import policies_for_service
 from enrollment.models import Household, PolicyVersion, Region
-from enrollment.money import ZERO
+from enrollment.money import FEN, ZERO
 
 from .models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
 from .models.choices import OPEN_APPLICATION_STATES, PAID_CASE_STATES, CostBasis
@@ -246,6 +247,17 @@ def _cyclic_gc_paused():
             gc.enable()
 
 
+_FROM_FLOAT = decimal.Context(prec=15).create_decimal_from_float
+
+
+def _money(value) -> Decimal | None:
+    """A money column of the raw statement as the ORM would give it: SQLite returns amounts and their sums as
+    floats or ints (the ORM's DecimalField converter does the same: 15 digits, then the fen)."""
+    if value is None:
+        return None
+    return (_FROM_FLOAT(value) if isinstance(value, float) else Decimal(value)).quantize(FEN, rounding=ROUND_HALF_UP)
+
+
 #: Settings of the figures statement on PostgreSQL, for that statement only. ``jit``: compiling the county's
 #: statement cost more than it saved (0.8 s of CPU per run, in the leader and each parallel worker).
 #: ``work_mem``: the hashes and sorts over a county's payment lines and people fit in memory instead of spilling.
@@ -258,7 +270,10 @@ def _fetch(sql: str, params: list, *, whole: bool) -> list[tuple]:
     and set back right after it, so a caller's transaction keeps its own values for its later statements. A few
     households read a few index entries: the settings' three round trips would cost more than they save."""
     with connection.cursor() as cursor:
-        if not whole or connection.vendor != "postgresql":
+        if connection.vendor != "postgresql":
+            cursor.execute(sql, params)
+            return [(pk, region_id, *map(_money, money)) for pk, region_id, *money in cursor.fetchall()]
+        if not whole:
             cursor.execute(sql, params)
             return cursor.fetchall()
         names = list(STATEMENT_SETTINGS)
