@@ -20,8 +20,10 @@ empties the tables it fills and generates the fixed data set with ``random.Rando
 - 20 000 verified outside costs and 5 000 paid special aid cases (bulk_create), so all three sums have rows.
 
 Then it times, on the test date 2024-06-30: ``household_burden(region=都匀市)`` (3 runs, median), the hand-written
-SQL aggregate returning the same figures (3 runs, median, rows fetched into Python), checks that both give the same
-figures for every household, and ``household_burden(households=[one])`` for 200 random households (median, p95).
+SQL aggregate returning the same figures (3 runs, median, rows fetched into Python, under the selector's statement
+settings ``assistance.selectors.STATEMENT_SETTINGS``), prints the load average after each run, checks that both
+give the same figures for every household, and ``household_burden(households=[one])`` for 200 random households
+(median, p95).
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def generate(rng: random.Random) -> None:
             for index in range(CLAIMS):
                 _admitted, _discharged, _total, parts, year = claim(index)
                 yield (str(index + 1), str(index + 1), str(policy.pk), year, *(f"{v / 100:.2f}" for v in parts),
-                       r"\N", r"\N", r"\N", r"\N", "[]", r"\N", now, r"\N", r"\N", "")
+                       r"\N", r"\N", r"\N", r"\N", "[]", r"\N", now, r"\N", r"\N", "", "")
 
         def line_rows():
             for index in range(CLAIMS):
@@ -175,7 +177,8 @@ def generate(rng: random.Random) -> None:
               "policy_scope_cost, source, status, created_by_id, created_at", claim_rows())
         _copy(cursor.cursor, "claims_settlement", "id, claim_id, policy_id, year, basic, critical, assistance, "
               "hospital_borne, patient_pays, basic_category_id, critical_category_id, assistance_category_id, "
-              "identity_id, steps, created_by_id, created_at, reversed_at, reversed_by_id, reversal_reason",
+              "identity_id, steps, created_by_id, created_at, reversed_at, reversed_by_id, reversal_reason, "
+              "frozen_reason",
               settlement_rows())
         _copy(cursor.cursor, "claims_paymentline", "settlement_id, claim_id, person_id, year, layer, amount, "
               "funding_source, is_reversal, created_at", line_rows())
@@ -244,10 +247,10 @@ def main() -> None:
     ensure_database(args.database)
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     setup_django()
-    from django.db import connection
+    from django.db import connection, transaction
 
     from assistance.rules import look_back_period
-    from assistance.selectors import household_burden
+    from assistance.selectors import STATEMENT_SETTINGS, household_burden
     from enrollment.models import PolicyVersion, Region
 
     prepare_schema()
@@ -268,18 +271,25 @@ def main() -> None:
         return household_burden(on=ON, region=county)
 
     def hand():
-        with connection.cursor() as cursor:
+        # Under the selector's own statement settings (jit, work_mem), so that the ratio compares statements.
+        with transaction.atomic(), connection.cursor() as cursor:
+            for name, value in STATEMENT_SETTINGS.items():
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
             cursor.execute(HAND_SQL, {"path": county.path + "%", "start": start, "end": end,
                                       "share": settings.income_share, "cap": settings.asset_cap})
             return cursor.fetchall()
 
     timings = {"orm": [], "sql": []}
+    cpu = {"orm": [], "sql": []}  # this process's CPU (Python, converting rows): what load does not inflate
+    loads = []
     results = {}
     for _run in range(3):
         for name, call in (("orm", orm), ("sql", hand)):
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             results[name] = call()
             timings[name].append(time.perf_counter() - began)
+            cpu[name].append(time.process_time() - cpu_began)
+            loads.append(os.getloadavg()[0])
     orm_rows, sql_rows = results["orm"], results["sql"]
     mismatches = sum(
         1 for burden, row in zip(orm_rows, sql_rows, strict=True)
@@ -293,6 +303,9 @@ def main() -> None:
     print(f"whole county, hand-written SQL aggregate:      {sql_s:.2f} s median of 3 "
           f"({', '.join(f'{t:.2f}' for t in timings['sql'])}); ratio {orm_s / sql_s:.2f}; "
           f"households whose figures differ: {mismatches}")
+    print(f"load average (1 min) after each run: {', '.join(f'{load:.1f}' for load in loads)}")
+    print(f"CPU of this process, median: selector {statistics.median(cpu['orm']):.2f} s, "
+          f"hand-written SQL {statistics.median(cpu['sql']):.2f} s (the rest of the wall time is PostgreSQL's)")
     ids = random.Random(SEED).sample([b.household_id for b in orm_rows], 200)
     single = []
     for pk in ids:

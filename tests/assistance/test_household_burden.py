@@ -8,6 +8,7 @@ import pytest
 from assistance.models import Application
 from assistance.rules import FAILS, MISSING_INCOME, PASSES, UNDECIDED
 from assistance.selectors import household_burden, households_with_open_application
+from claims.models import PaymentLine
 from claims.services.settlement import reverse_settlement
 from tests.claims.factories import make_clerk
 from tests.factories import make_household, make_user
@@ -135,3 +136,80 @@ def test_households_with_open_application(world, regions):
     assert not households_with_open_application(regions["b"]).exists()
     Application.objects.filter(pk=application.pk).update(state="refused")
     assert not households_with_open_application().exists()
+
+
+def _per_statement() -> int:
+    """Statements of one region's figures statement: on PostgreSQL its settings are set before it and set back
+    after."""
+    from django.db import connection
+
+    return 3 if connection.vendor == "postgresql" else 1
+
+
+def test_households_under_two_policies_each_get_their_own_period_and_share(world, regions,
+                                                                            django_assert_max_num_queries):
+    # County B's own version: calendar-year look-back and a 50 % share; county A keeps the prefecture's.
+    assistance_policy(regions["b"], look_back="calendar_year", income_share=D("0.50"))
+    in_b = make_household(regions["b"], annual_income=D("80000.00"), assets_value=D("0"))
+    in_b_member = member(in_b, regions["b"])
+    for person in (world["a"], in_b_member):
+        settled_claim(person, admitted_on=date(2023, 11, 1))
+    b_march = settled_claim(in_b_member, admitted_on=date(2024, 3, 1))
+    settled_claim(world["a"], admitted_on=date(2024, 3, 1))
+    # Admitted in December, discharged in January: its date of service (and plan year) is 2024.
+    b_january = settled_claim(in_b_member, admitted_on=date(2023, 12, 28), discharged_on=date(2024, 1, 3))
+    b_counted = PaymentLine.objects.filter(claim__in=[b_march, b_january], layer__in=["patient", "assistance"])
+    assert {line.year for line in b_counted} == {2024}
+    with django_assert_max_num_queries(3 + 2 * _per_statement()):
+        rows = household_burden(on=ON, region=regions["prefecture"])
+    assert [row.household_id for row in rows] == sorted([world["household"].pk, in_b.pk])
+    by_id = {row.household_id: row for row in rows}
+    a, b = by_id[world["household"].pk], by_id[in_b.pk]
+    assert (a.period_start, a.claims_cost, a.threshold) == (date(2023, 6, 16), 2 * ONE_CLAIM, D("48000.00"))
+    assert b.period_start == date(2024, 1, 1) and b.threshold == D("40000.00")
+    assert b.claims_cost == sum(line.amount for line in b_counted)  # not the November claim
+    assert b.policy_id != a.policy_id
+
+
+def test_an_empty_selection_reads_nothing_more(world, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        assert household_burden(on=ON, households=[]) == []
+
+
+def test_one_household_takes_four_queries(world, django_assert_max_num_queries):
+    # Its region, the policies, their settings, the figures (no statement settings for a few households).
+    settled_claim(world["a"], admitted_on=date(2024, 3, 1))
+    with django_assert_max_num_queries(4):
+        assert burden(world["household"]).claims_cost == ONE_CLAIM
+
+
+def test_statement_settings_hold_for_a_regions_statement_only(world, regions):
+    from django.db import connection
+
+    from assistance.selectors import STATEMENT_SETTINGS
+
+    if connection.vendor != "postgresql":
+        pytest.skip("statement settings are PostgreSQL's")
+    settled_claim(world["a"], admitted_on=date(2024, 3, 1))
+    names = sorted(STATEMENT_SETTINGS)
+
+    def current(cursor):
+        cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names))
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.startswith("SELECT h.id"):  # the figures statement: read its session's settings first
+            seen.append(current(context["cursor"].cursor))
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor:
+        before = current(cursor)
+    with connection.execute_wrapper(wrapper):
+        (row,) = household_burden(on=ON, region=regions["a"])
+        assert row.claims_cost == ONE_CLAIM
+        assert burden(world["household"]).claims_cost == ONE_CLAIM  # one household: the session's own settings
+    assert seen == [{name: STATEMENT_SETTINGS[name] for name in names}, before]
+    with connection.cursor() as cursor:
+        assert current(cursor) == before
