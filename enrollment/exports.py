@@ -119,10 +119,17 @@ class ScopedMaskingResource(resources.ModelResource):
     """Base of our export resources: knows the user, masks ID numbers for them and keeps to their regions."""
 
     select_related: tuple[str, ...] = ()
+    progress = None  # an ExportProgress when a background job builds the file
 
     def __init__(self, user=None, **kwargs):
         super().__init__(**kwargs)
         self.user = user
+
+    def export_resource(self, instance, selected_fields=None, **kwargs):
+        row = super().export_resource(instance, selected_fields, **kwargs)
+        if self.progress is not None:
+            self.progress.advance()
+        return row
 
     @property
     def shows_full_id(self) -> bool:

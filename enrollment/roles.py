@@ -347,6 +347,11 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "enrollment:import-result": ("enrollment.view_importjob", "enrollment.importjob"),
     "enrollment:import-status": ("enrollment.view_importjob", "enrollment.importjob"),
     "enrollment:import-template": ("enrollment.add_person", None),
+    # Background exports: any staff account lists its own; a job's pages open to its requester only (404 for
+    # everyone else), so the walk has no row to open them with — tests/enrollment/test_export_jobs.py does.
+    "enrollment:export-list": (ANY_STAFF, None),
+    "enrollment:export-status": (ANY_STAFF, None),
+    "enrollment:export-download": (ANY_STAFF, None),
     "claims:index": (ANY_STAFF, None),
     "claims:case_queue": ("claims.view_reimbursementcase", None),
     "claims:register_case": ("claims.add_reimbursementcase", None),
