@@ -333,6 +333,8 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "admin:enrollment_person_export": ("enrollment.view_person", None),
     "admin:enrollment_identity_export": ("enrollment.view_identity", None),
     "admin:enrollment_enrollment_export": ("enrollment.view_enrollment", None),
+    "admin:enrollment_region_export": ("enrollment.view_region", None),
+    "admin:claims_claim_export": ("claims.view_claim", None),
     "admin:enrollment_enrollment_coverage": ("enrollment.view_enrollment|enrollment.change_enrollment", None),
     "admin:claims_claim_eligibility": ("enrollment.view_person", None),
     "admin:claims_claim_import": ("claims.add_claim", None),

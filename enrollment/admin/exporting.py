@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 from django.test import RequestFactory
 from django.utils.translation import gettext as _
+from import_export.formats.base_formats import BINARY_FORMATS
 
 from ..services.export_jobs import ExportOutput, ExportProgress, register_exporter
 
@@ -61,7 +62,8 @@ def build_admin_export(job, progress: ExportProgress) -> ExportOutput:
     resource = resource_class(**model_admin.get_export_resource_kwargs(request))
     resource.progress = progress
     file_format = model_admin.get_export_formats()[filters.get("format") or 0]()
-    dataset = resource.export(queryset=queryset, export_fields=filters.get("fields") or None)
+    dataset = resource.export(queryset=queryset, export_fields=filters.get("fields") or None,
+                              force_native_type=isinstance(file_format, tuple(BINARY_FORMATS)))
     content = file_format.export_data(dataset)
     if not file_format.is_binary() and isinstance(content, str):
         content = content.encode(model_admin.to_encoding or "utf-8")
