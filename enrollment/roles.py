@@ -280,6 +280,13 @@ SUPERUSER_ONLY = frozenset({
     "django_celery_beat.solarschedule",
 })
 
+# Models no role holds a permission on: their pages decide by ownership or by another model's right, so a
+# group permission on them would open nothing and is not given.
+NO_PERMISSION_MODELS: dict[str, str] = {
+    "enrollment.exportjob": "the requester's own exports only (anyone else: 404)",
+    "claims.deadlinerecompute": "whoever may view the working-day calendar (claims.calendaryear)",
+}
+
 # Accounts and what they leave behind: scoped to users whose regions all lie within the viewer's.
 STAFF_SCOPED = frozenset({
     "auth.user",
@@ -367,6 +374,9 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "api-eligibility": ("claims.lookup_eligibility", None),
     "admin:claims_settlementcorrection_decide": ("claims.approve_correction", "claims.settlementcorrection"),
     "admin:enrollment_policyversion_close": ("enrollment.change_policyversion", "enrollment.policyversion"),
+    # A recomputation of the (shared) calendar's deadlines: whoever reads the calendar follows it; runs have no
+    # region, and the walk has no row of them (tests/claims/test_calendar_recompute.py opens them).
+    "admin:claims_calendaryear_recompute": ("claims.view_calendaryear", None),
     "admin:enrollment_ledgerrun_build": ("enrollment.add_ledgerrun", None),
     "admin:enrollment_ledgerrun_status": ("enrollment.view_ledgerrun", "enrollment.ledgerrun"),
     "assistance:index": (ANY_STAFF, None),

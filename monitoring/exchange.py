@@ -35,7 +35,8 @@ from enrollment.imports.columns import ID_NUMBER, Column
 from enrollment.imports.identities import IdentityDraft, plan_identities, write_identities
 from enrollment.models import Identity, Region
 from enrollment.scoping import user_can_reach_region
-from enrollment.services.export_jobs import ExportOutput, register_exporter, start_export
+from enrollment.services.export_jobs import ExportOutput, register_exporter
+from enrollment.services.export_start import start_export
 
 from .models import AnswerMark, ListKind, WarningItem
 

@@ -38,7 +38,7 @@ from ..scoping import (
     user_region_paths,
     visible_regions,
 )
-from ..services.export_jobs import start_export
+from ..services.export_start import start_export
 from .exporting import KIND as ADMIN_EXPORT
 from .exporting import export_filters
 

@@ -2,7 +2,8 @@
 (in-process on the embedded default) builds the file under MEDIA_ROOT and the requester downloads it from the
 job's page until it expires.
 
-Kinds of export plug in with `register_exporter(kind, exporter)`: the admin's export of a list
+`start_export` (enrollment.services.export_start) records a job and queues its task; this module does the work
+the task runs. Kinds of export plug in with `register_exporter(kind, exporter)`: the admin's export of a list
 (`enrollment.admin.exporting`) and apps above enrollment (the monitoring department workbook) register theirs,
 as the import kinds do. An exporter rebuilds its rows from `job.filters` for `job.created_by` — the region scope,
 masking and permission checks happen again in the task, with the rights the user holds when it runs.
@@ -18,11 +19,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import ExportJob, RegionMembership
+from ..models import ExportJob
 from ..models.exports import ExportStatus
 
 
@@ -66,24 +66,6 @@ def register_exporter(kind: str, exporter: Exporter) -> None:
 
 def export_ttl() -> timedelta:
     return timedelta(hours=float(getattr(settings, "EXPORT_TTL_HOURS", 24)))
-
-
-def start_export(*, kind: str, title: str, user, filters: dict) -> ExportJob:
-    """Record the export and queue its task (after the commit); returns the job whose page shows the progress."""
-    if kind not in EXPORTERS:
-        raise ValueError(f"unknown export kind {kind!r}")
-    if not user.is_active:
-        raise PermissionDenied
-    purge_expired_exports()
-    scope = sorted(RegionMembership.objects.filter(user=user).values_list("region__code", flat=True))
-    job = ExportJob.objects.create(
-        kind=kind, title=title[:200], created_by=user, filters=filters, region_scope=scope,
-        expires_at=timezone.now() + export_ttl())
-    from ..tasks import export_job  # tasks import the services
-
-    job_id = job.pk
-    transaction.on_commit(lambda: export_job.delay(job_id))
-    return job
 
 
 def execute_export_job(*, job_id: int, redelivered: bool = False, last_try: bool = True) -> ExportJob | None:
