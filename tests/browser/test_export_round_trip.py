@@ -35,8 +35,8 @@ def test_people_exported_edited_and_imported_back(regions, page, tmp_path):
 
     log_in_to(page, "/admin/enrollment/person/", "head_clerk")
     page.locator("a.export_link").click()
-    page.locator("select[name=format]").select_option(index=0)  # .xlsx
-    page.locator("input[type=submit]").click()
+    page.locator("select[name=format]").select_option(label="xlsx")
+    page.locator("input.default[type=submit]").click()
     # The request returned at once with the export's page; on the embedded default the task ran in-process.
     expect(page.locator("#export-status")).to_have_text(str(ExportStatus.DONE.label))
     with page.expect_download() as download_info:
