@@ -16,6 +16,7 @@ class ClaimsConfig(AppConfig):
         from .models import PaymentLine
         from .policy_cache import connect_policy_cache_invalidation
         from .policyfile import register_benefits_section
+        from .services.calendar_recompute import connect_calendar_recompute
         from .services.policy_copy import connect_policy_copy
         from .services.policy_lock import connect_policy_lock
         from .services.settlement import refuse_payment_line_delete
@@ -28,6 +29,7 @@ class ClaimsConfig(AppConfig):
         connect_count_invalidation()
         connect_policy_cache_invalidation()
         connect_policy_copy()
+        connect_calendar_recompute()
         register_benefits_section()
         pre_delete.connect(
             refuse_payment_line_delete, sender=PaymentLine, dispatch_uid="claims.payment_line_immutable")

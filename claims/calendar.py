@@ -8,9 +8,9 @@ The table changes a few times a year and is read on every deadline computation, 
   service, shell) bumps it through the signals below, so with a shared cache (Redis) every process rebuilds at
   its next read; with the default per-process cache the other processes catch up within the TTL.
 
-A change also schedules :func:`claims.services.calendar.recompute_open_deadlines` once per committed transaction
-(deadlines that depended on an edited day, and provisional ones of a year just loaded, are recomputed).
-``load_year`` / ``seed_calendar`` write many rows under :func:`calendar_signals_suppressed` and recompute once.
+The signal receivers that also recompute open deadlines after a change live in :mod:`claims.services.calendar`
+(which imports this module, never the reverse); they skip rows written under :func:`calendar_signals_suppressed`
+(``load_year`` / ``seed_calendar`` write many rows and recompute once).
 
 Tests that change the calendar and roll back must call :func:`invalidate_calendar` afterwards (a rollback sends
 no signal).
@@ -26,9 +26,6 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 
 from claims.models import CalendarDay, CalendarYear
 from claims.rules.workdays import Deadline, WorkCalendar, add_working_days
@@ -38,6 +35,7 @@ __all__ = [
     "deadline_after",
     "invalidate_calendar",
     "load_work_calendar",
+    "signals_suppressed",
     "work_calendar",
 ]
 
@@ -88,6 +86,10 @@ def deadline_after(start: dt.date, working_days: int) -> Deadline:
     return add_working_days(work_calendar(), start, working_days)
 
 
+def signals_suppressed() -> bool:
+    return bool(getattr(_local, "suppressed", 0))
+
+
 @contextmanager
 def calendar_signals_suppressed() -> Iterator[None]:
     """Bulk writers (load_year) turn off the per-row reaction and invalidate / recompute once themselves."""
@@ -96,32 +98,3 @@ def calendar_signals_suppressed() -> Iterator[None]:
         yield
     finally:
         _local.suppressed -= 1
-
-
-def _schedule_recompute() -> None:
-    # Every change schedules a callback; after commit the first one to run recomputes for all changes so far and
-    # the others see they are covered. A callback discarded by a rolled-back savepoint leaves no flag behind.
-    _local.generation = generation = getattr(_local, "generation", 0) + 1
-
-    def run() -> None:
-        if getattr(_local, "recomputed_generation", 0) >= generation:
-            return
-        _local.recomputed_generation = _local.generation
-        from claims.services.calendar import recompute_open_deadlines  # services import this module
-
-        invalidate_calendar()  # other processes may have cached the old rows between the change and the commit
-        recompute_open_deadlines()
-
-    # robust: the calendar edit is committed; a failed recompute is logged, not shown to the editor as a crash.
-    transaction.on_commit(run, robust=True)
-
-
-@receiver(post_save, sender=CalendarDay, dispatch_uid="claims.calendar.day_saved")
-@receiver(post_delete, sender=CalendarDay, dispatch_uid="claims.calendar.day_deleted")
-@receiver(post_save, sender=CalendarYear, dispatch_uid="claims.calendar.year_saved")
-@receiver(post_delete, sender=CalendarYear, dispatch_uid="claims.calendar.year_deleted")
-def _calendar_changed(sender, **kwargs) -> None:
-    if kwargs.get("raw") or getattr(_local, "suppressed", 0):
-        return
-    invalidate_calendar()
-    _schedule_recompute()

@@ -72,16 +72,18 @@ CLAIM_COLUMNS = (
     Column("total_cost", "总费用", required=True, aliases=("医疗总费用", "费用总额")),
     Column("policy_scope_cost", "政策范围内费用", required=True, aliases=("政策范围内金额",)),
 )
-VISIT_TYPES = choices_of(VisitType, {
+VISIT_TYPE_SPELLINGS = {
     VisitType.INPATIENT: ("住院",),
     VisitType.OUTPATIENT: ("普通门诊", "门诊"),
     VisitType.CHRONIC: ("门诊慢特病", "慢特病", "门诊慢性病", "门诊特殊病"),
-})
-REFERRALS = choices_of(Referral, {
+}
+REFERRAL_SPELLINGS = {
     Referral.REFERRED: ("已转诊",),
     Referral.NOT_REQUIRED: ("无需转诊", "不需转诊"),
     Referral.MISSING: ("未转诊", "应转未转"),
-})
+}
+VISIT_TYPES = choices_of(VisitType, VISIT_TYPE_SPELLINGS)
+REFERRALS = choices_of(Referral, REFERRAL_SPELLINGS)
 YES_NO = Choices(lookup={"是": "是", "否": "否", "y": "是", "yes": "是", "n": "否", "no": "否", "1": "是", "0": "否"},
                  shown=("是", "否"))
 

@@ -201,6 +201,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 # Files with more data rows than this are imported by a Celery task, not inside the request.
 ROSTER_BACKGROUND_THRESHOLD = int(os.environ.get("ROSTER_BACKGROUND_THRESHOLD", "2000"))
+# Hours an export's file stays downloadable (enrollment.services.export_jobs); then it is deleted.
+EXPORT_TTL_HOURS = float(os.environ.get("EXPORT_TTL_HOURS", "24"))
 # Time a queue's tab counts may take (PostgreSQL) before each tab shows a bounded "超过 999" instead.
 QUEUE_COUNT_BUDGET_MS = int(os.environ.get("QUEUE_COUNT_BUDGET_MS", "300"))
 # How long one user's tab counts of one queue view are reused while paging (seconds; 0: counted on every page).

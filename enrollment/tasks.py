@@ -6,8 +6,10 @@ together with the job's outcome, so a crash leaves either everything or nothing.
 """
 
 from celery import shared_task
+from django.db import OperationalError
 
 from .imports import execute_check_job, execute_import_job
+from .services.export_jobs import execute_export_job
 from .services.ledger_runs import execute_ledger_run
 
 
@@ -32,3 +34,10 @@ def import_job(self, job_id: int) -> None:
 def build_ledger_run(run_id: int) -> None:
     """Build a plan year's ledger for a region, county by county (a LedgerRun; idempotent per county)."""
     execute_ledger_run(run_id)
+
+
+@shared_task(name="enrollment.export_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             bind=True, autoretry_for=(OperationalError,), max_retries=3, retry_backoff=True)
+def export_job(self, job_id: int) -> None:
+    """Build an ExportJob's file (retried a few times when the database connection fails)."""
+    execute_export_job(job_id=job_id, redelivered=_redelivered(self), last_try=self.request.retries >= self.max_retries)

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import export_views
 from .imports import views as import_views
 
 app_name = "enrollment"
@@ -10,4 +11,7 @@ urlpatterns = [
     path("imports/<int:pk>/", import_views.import_result, name="import-result"),
     path("imports/<int:pk>/status/", import_views.import_status, name="import-status"),
     path("imports/templates/<slug:kind>.xlsx", import_views.import_template, name="import-template"),
+    path("exports/", export_views.export_list, name="export-list"),
+    path("exports/<int:pk>/", export_views.export_status, name="export-status"),
+    path("exports/<int:pk>/download/", export_views.export_download, name="export-download"),
 ]

@@ -16,6 +16,7 @@ import io
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,6 +24,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from enrollment.access_log import record_export
+from enrollment.exports import neutralise_cell
 from enrollment.idnumbers import mask_id_number
 from enrollment.imports import columns as import_columns
 from enrollment.imports import service as import_service
@@ -30,11 +33,16 @@ from enrollment.imports.base import LOOKUP_CHUNK, Context, Importer, Row, chunke
 from enrollment.imports.cells import parse_date
 from enrollment.imports.columns import ID_NUMBER, Column
 from enrollment.imports.identities import IdentityDraft, plan_identities, write_identities
-from enrollment.models import Identity
+from enrollment.models import Identity, Region
+from enrollment.scoping import user_can_reach_region
+from enrollment.services.export_jobs import ExportOutput, register_exporter
+from enrollment.services.export_start import start_export
 
 from .models import AnswerMark, ListKind, WarningItem
 
 KIND = "warning_answers"
+EXPORT_KIND = "monitoring.warnings"
+EXPORT_PERMISSION = "monitoring.export_warnings"
 FULL_ID_PERMISSION = "enrollment.view_full_id_number"
 ANSWER_SHEET = "身份标识回传"
 
@@ -146,7 +154,7 @@ SHEET_TITLES = {
 }
 
 
-def _write_sheet(sheet, headers: list[tuple[str, int]], rows) -> None:
+def _write_sheet(sheet, headers: list[tuple[str, int]], rows, progress=None) -> None:
     sheet.append([header for header, _width in headers])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -155,7 +163,9 @@ def _write_sheet(sheet, headers: list[tuple[str, int]], rows) -> None:
         sheet.column_dimensions[get_column_letter(position)].width = width
     sheet.freeze_panes = "A2"
     for row in rows:
-        sheet.append(row)
+        sheet.append([neutralise_cell(value) for value in row])
+        if progress is not None:
+            progress.advance()
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
@@ -163,10 +173,15 @@ def _write_sheet(sheet, headers: list[tuple[str, int]], rows) -> None:
                 cell.number_format = "#,##0.00"
 
 
-def export_workbook(items: QuerySet[WarningItem], *, user) -> bytes:
-    """The lists of `items` (already scoped to what `user` may see) as a Chinese .xlsx workbook."""
+def export_workbook(items: QuerySet[WarningItem], *, user, progress=None) -> bytes:
+    """The lists of `items` (already scoped to what `user` may see) as a Chinese .xlsx workbook. `progress`
+    (an ExportProgress) counts the rows of the list sheets, the answer sheet being a copy of some of them."""
     items = list(items.select_related("region", "person", "household", "hospital", "assignee")
                  .order_by("kind", "region__code", "id"))
+    if progress is not None:
+        progress.total(len(items))
+    if _may_see_full_id(user) and items:
+        record_export(user, model=WarningItem._meta.label_lower, rows=len(items))
     workbook = Workbook()
     answer = workbook.active
     answer.title = ANSWER_SHEET
@@ -183,7 +198,8 @@ def export_workbook(items: QuerySet[WarningItem], *, user) -> bytes:
         columns = [*_subject_columns(user), *_FIGURES[kind], *_HANDLING]
         sheet = workbook.create_sheet(SHEET_TITLES[kind])
         _write_sheet(sheet, [(header, width) for header, width, _value in columns],
-                     ([value(item, item.figures) for _header, _width, value in columns] for item in of_kind))
+                     ([value(item, item.figures) for _header, _width, value in columns] for item in of_kind),
+                     progress)
     stream = io.BytesIO()
     workbook.save(stream)
     return stream.getvalue()
@@ -191,6 +207,40 @@ def export_workbook(items: QuerySet[WarningItem], *, user) -> bytes:
 
 def export_filename(region_name: str) -> str:
     return f"预警名单-{region_name}-{timezone.localdate():%Y%m%d}.xlsx"
+
+
+# The queue's filters the export keeps (the item list's query string).
+EXPORT_FILTERS = ("region", "kind", "status", "reason", "assignee", "cause")
+
+
+def start_department_export(*, user, filters: dict[str, str], region: Region | None):
+    """Queue the department workbook of the filtered lists as a background export (the request returns at once)."""
+    title = _("Warning lists for a department: %(region)s") % {
+        "region": region.name if region else _("all regions")}
+    return start_export(kind=EXPORT_KIND, title=title, user=user,
+                        filters={key: filters.get(key, "") for key in EXPORT_FILTERS})
+
+
+def build_department_export(job, progress) -> ExportOutput:
+    """What the export task runs: the same lists for the same user, scoped and masked as they are now."""
+    from .selectors import item_queue
+
+    user, filters = job.created_by, job.filters
+    if not user.has_perm(EXPORT_PERMISSION):
+        raise PermissionDenied(_("You may no longer export warning lists."))
+    region = None
+    if filters.get("region"):
+        region = Region.objects.filter(code=filters["region"]).first()
+        if region is None or not user_can_reach_region(user, region):
+            raise PermissionDenied(_("This region is no longer among yours."))
+    queryset = item_queue(user, region=region, **{key: filters.get(key, "") for key in EXPORT_FILTERS
+                                                   if key != "region"})
+    content = export_workbook(queryset, user=user, progress=progress)
+    return ExportOutput(content=content, file_name=export_filename(region.name if region else _("all regions")),
+                        rows=progress.done)
+
+
+register_exporter(EXPORT_KIND, build_department_export)
 
 
 # ------------------------------------------------------------------------------------------------------ import

@@ -13,12 +13,12 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -280,14 +280,12 @@ def item_action_view(request, pk: int, action: str):
 
 @staff_member_required
 def export_view(request):
-    """The filtered lists as a department workbook (.xlsx)."""
-    _require(request, "monitoring.export_warnings")
-    _unused, region, queryset = _filtered(request)
-    content = exchange.export_workbook(queryset, user=request.user)
-    name = exchange.export_filename(region.name if region else _("all regions"))
-    response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
+    """The filtered lists as a department workbook (.xlsx), built as a background export; the request goes on to
+    the export's progress page, which offers the download."""
+    _require(request, exchange.EXPORT_PERMISSION)
+    filters, region, _queryset = _filtered(request)
+    job = exchange.start_department_export(user=request.user, filters=filters, region=region)
+    return redirect("enrollment:export-status", pk=job.pk)
 
 
 class AnswerUploadForm(forms.Form):

@@ -8,10 +8,13 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.dates import WEEKDAYS
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -20,9 +23,10 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from enrollment.admin.base import ProvinceWritesMixin, StrictLookupsMixin
 
-from ..models import CalendarDay, CalendarYear
+from ..models import CalendarDay, CalendarYear, DeadlineRecompute
 from ..models.calendar import DayKind
 from ..services import calendar as calendar_services
+from ..services.calendar_recompute import start_recompute
 
 # Besides the stored codes and their labels, the one-character marks of the published schedules (休 / 班).
 KIND_SPELLINGS = {
@@ -105,11 +109,34 @@ class CalendarYearAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHistoryAd
         return ("year", "loaded_at") if obj else ("loaded_at",)
 
     def save_model(self, request, obj, form, change):
-        result = calendar_services.load_year(year=obj.year, rows=form.schedule_rows, source=obj.source,
-                                             by=request.user)
+        calendar_services.load_year(year=obj.year, rows=form.schedule_rows, source=obj.source, by=request.user,
+                                    recompute=False)
         saved = CalendarYear.objects.get(year=obj.year)
         obj.pk, obj.loaded_at = saved.pk, saved.loaded_at
-        messages.info(request, _recompute_message(result.recomputed))
+        self._start_recompute(request, gettext("calendar year %(year)s loaded") % {"year": obj.year})
+
+    def _start_recompute(self, request, trigger: str):
+        """Open deadlines are recomputed by a background run; the message links to its progress page."""
+        run = start_recompute(by=request.user, trigger=trigger)
+        url = reverse("admin:claims_calendaryear_recompute", args=[run.pk])
+        messages.info(request, format_html('{} <a href="{}">{}</a>', gettext("Open deadlines are being recomputed."),
+                                           url, gettext("Follow the progress")))
+        return url
+
+    def get_urls(self):
+        return [
+            path("recompute/<int:pk>/", self.admin_site.admin_view(self.recompute_view),
+                 name="claims_calendaryear_recompute"),
+            *super().get_urls(),
+        ]
+
+    def recompute_view(self, request, pk):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(DeadlineRecompute.objects.select_related("created_by"), pk=pk)
+        return TemplateResponse(request, "admin/claims/calendaryear/recompute.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "run": run,
+            "title": gettext("Recomputing open deadlines")})
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -130,33 +157,25 @@ class CalendarYearAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHistoryAd
 
     @admin.action(description=_("Recompute open deadlines"), permissions=["change"])
     def recompute_deadlines(self, request, queryset):
-        messages.success(request, _recompute_message(calendar_services.recompute_open_deadlines(by=request.user)))
+        return redirect(self._start_recompute(request, gettext("started by hand")))
 
     @admin.action(description=_("Reload from the published schedule (chinese-calendar)"), permissions=["change"])
     def reload_published(self, request, queryset):
         result = calendar_services.seed_calendar(years=list(queryset.values_list("year", flat=True)), replace=True,
-                                                 by=request.user)
+                                                 by=request.user, recompute=False)
         if result.loaded:
             messages.success(request, gettext("Reloaded: %(years)s.") % {"years": ", ".join(map(str, result.loaded))})
         if result.skipped:
             messages.warning(request, gettext("The published schedule does not cover %(years)s; enter these years by "
                                               "hand.") % {"years": ", ".join(map(str, result.skipped))})
-        if result.recomputed:
-            messages.info(request, _recompute_message(result.recomputed))
+        if result.loaded:
+            return redirect(self._start_recompute(request, gettext("published schedule reloaded")))
+        return None
 
 
 def _day_count(kind: str):
     days = CalendarDay.objects.filter(day__year=OuterRef("year"), kind=kind).order_by()
     return Coalesce(Subquery(days.values("kind").annotate(n=Count("pk")).values("n")[:1]), 0)
-
-
-def _recompute_message(result) -> str:
-    if result is None:
-        return gettext("Open deadlines were not recomputed.")
-    return gettext("Open deadlines recomputed: %(cases)d of %(cases_checked)d manual reimbursements and %(batches)d "
-                   "of %(batches_checked)d hospital batches changed.") % {
-        "cases": result.cases_changed, "cases_checked": result.cases_checked,
-        "batches": result.batches_changed, "batches_checked": result.batches_checked}
 
 
 class CalendarYearFilter(admin.SimpleListFilter):

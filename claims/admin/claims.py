@@ -23,12 +23,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from enrollment.admin.base import (
     EstimatedCountPaginator,
     RegionScopedAdminMixin,
     RegionScopedInlineMixin,
+    SafeExportMixin,
     id_number_column,
     looks_like_id_number,
     person_search_q,
@@ -40,6 +42,7 @@ from enrollment.admin.base import (
 from enrollment.admin.ledger import RegionFromPersonForm
 
 from .. import eligibility, imports, slips
+from ..exports import ClaimExportResource
 from ..models import Claim, PaymentLine, Settlement
 from ..models.claims import ClaimStatus
 from ..services import corrections as correction_services
@@ -163,8 +166,11 @@ class SettlementInline(RegionScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(Claim)
-class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SimpleHistoryAdmin):
+class ClaimAdmin(RegionScopedAdminMixin, ClaimSearchMixin, SafeExportMixin, ExportMixin, SimpleHistoryAdmin):
     form = ClaimForm
+    change_list_template = "admin/claims/claim/change_list.html"  # import-export's export button extends it
+    resource_classes = [ClaimExportResource]
+    export_file_title = "费用单据"
     list_display = ("number", "person_name", "id_number_display", "hospital", "visit_type", "admitted_on",
                     "discharged_on", "total_cost", "policy_scope_cost", "status")
     list_select_related = ("person", "hospital")

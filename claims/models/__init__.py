@@ -7,7 +7,7 @@ from .benefits import (
     CriticalSegment,
     SpecialDisease,
 )
-from .calendar import CalendarDay, CalendarYear
+from .calendar import CalendarDay, CalendarYear, DeadlineRecompute
 from .claims import Claim
 from .corrections import CorrectionKind, CorrectionState, SettlementCorrection
 from .hospitals import Hospital, HospitalStaff
@@ -28,6 +28,7 @@ __all__ = [
     "CorrectionKind",
     "CorrectionState",
     "CriticalSegment",
+    "DeadlineRecompute",
     "EligibilityLookup",
     "FreezeReason",
     "Hospital",

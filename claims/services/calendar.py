@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 import chinese_calendar
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from claims.calendar import calendar_signals_suppressed, invalidate_calendar, load_work_calendar
-from claims.models import CalendarDay, CalendarYear, HospitalBatch, ReimbursementCase, SlaPause
+from claims.models import CalendarDay, CalendarYear, DeadlineRecompute, HospitalBatch, ReimbursementCase, SlaPause
 from claims.models.batches import BatchState
-from claims.models.calendar import DayKind
+from claims.models.calendar import DayKind, RecomputeStatus
 from claims.models.reimbursement import CaseState
 from claims.rules.calendar_seed import chinese_calendar_seed
 from claims.rules.workdays import Deadline, Pause, WorkCalendar, add_working_days, sla_clock
@@ -41,6 +42,7 @@ __all__ = [
     "YearLoad",
     "check_year_rows",
     "deadline_with_pauses",
+    "execute_recompute",
     "load_year",
     "recompute_open_deadlines",
     "seed_calendar",
@@ -203,7 +205,8 @@ def load_year(*, year: int, rows: Iterable[Sequence[object]], source: str = "", 
 
 
 @transaction.atomic
-def seed_calendar(*, years: Iterable[int] = PACKAGE_YEARS, replace: bool = False, by=None) -> SeedResult:
+def seed_calendar(*, years: Iterable[int] = PACKAGE_YEARS, replace: bool = False, by=None,
+                  recompute: bool = True) -> SeedResult:
     """Load the official schedules of ``years`` from the chinese-calendar package (then recompute once).
 
     Years already in the table are kept as staff may have corrected them, unless ``replace``. Years the package
@@ -224,7 +227,7 @@ def seed_calendar(*, years: Iterable[int] = PACKAGE_YEARS, replace: bool = False
             continue
         load_year(year=year, rows=rows_by_year[year], source=source, by=by, recompute=False)
         loaded.append(year)
-    recomputed = recompute_open_deadlines(by=by) if loaded else None
+    recomputed = recompute_open_deadlines(by=by) if loaded and recompute else None
     return SeedResult(loaded, kept, sorted(seed.skipped_years), recomputed)
 
 
@@ -250,7 +253,18 @@ def _write_changes(model, changes: dict[int, dict[str, object]], by) -> None:
                                           default_change_reason=_REASON)
 
 
-def _recompute_cases(calendar: WorkCalendar, by) -> tuple[int, int, int]:
+class _NoProgress:
+    def total(self, count: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+
+_PROGRESS_STEP = 1000
+
+
+def _recompute_cases(calendar: WorkCalendar, by, progress) -> tuple[int, int, int]:
     running = ReimbursementCase.objects.filter(state__in=RUNNING_CASE_STATES, exempt=False)
     pauses: dict[int, list[tuple[dt.date, dt.date]]] = defaultdict(list)
     for case_id, paused_on, resumed_on in (
@@ -265,6 +279,8 @@ def _recompute_cases(calendar: WorkCalendar, by) -> tuple[int, int, int]:
     rows = running.values_list("id", "received_on", "sla_working_days", "sla_due_on", "sla_provisional")
     for case_id, received_on, allowance, due_on, provisional in rows.iterator(chunk_size=5000):
         checked += 1
+        if checked % _PROGRESS_STEP == 0:
+            progress.advance(_PROGRESS_STEP)
         case_pauses = tuple(pauses.get(case_id, ()))
         key = (received_on, allowance, case_pauses)
         if key not in patterns:
@@ -278,10 +294,11 @@ def _recompute_cases(calendar: WorkCalendar, by) -> tuple[int, int, int]:
         if deadline is not None and (deadline.due_on, deadline.provisional) != (due_on, provisional):
             changes[case_id] = {"sla_due_on": deadline.due_on, "sla_provisional": deadline.provisional}
     _write_changes(ReimbursementCase, changes, by)
+    progress.advance(checked % _PROGRESS_STEP)
     return checked, len(changes), len(patterns)
 
 
-def _recompute_batches(calendar: WorkCalendar, by) -> tuple[int, int]:
+def _recompute_batches(calendar: WorkCalendar, by, progress) -> tuple[int, int]:
     changes: dict[int, dict[str, object]] = {}
     memo: dict[tuple[dt.date, int], Deadline] = {}
 
@@ -296,6 +313,8 @@ def _recompute_batches(calendar: WorkCalendar, by) -> tuple[int, int]:
                 "id", "state", "received_on", "advance_working_days", "advance_due_on", "advance_provisional",
                 "advance_paid_on", "final_working_days", "final_due_on", "final_provisional").iterator():
         checked += 1
+        if checked % _PROGRESS_STEP == 0:
+            progress.advance(_PROGRESS_STEP)
         if state == BatchState.RECEIVED:
             new = deadline(received_on, advance_days)
             if (new.due_on, new.provisional) != (advance_due, advance_prov):
@@ -305,11 +324,12 @@ def _recompute_batches(calendar: WorkCalendar, by) -> tuple[int, int]:
             if (new.due_on, new.provisional) != (final_due, final_prov):
                 changes[batch_id] = {"final_due_on": new.due_on, "final_provisional": new.provisional}
     _write_changes(HospitalBatch, changes, by)
+    progress.advance(checked % _PROGRESS_STEP)
     return checked, len(changes)
 
 
 @transaction.atomic
-def recompute_open_deadlines(*, by=None) -> RecomputeResult:
+def recompute_open_deadlines(*, by=None, progress=None) -> RecomputeResult:
     """Recompute every open deadline with the calendar as it is in the database now.
 
     Manual reimbursements in a running state and not exempted (paused ones have no due date and get one at
@@ -317,8 +337,61 @@ def recompute_open_deadlines(*, by=None) -> RecomputeResult:
     deadline). Provisional flags follow: a deadline stops being provisional once every year it spans is loaded.
     """
     calendar = load_work_calendar()  # not the cache: another process may not have heard of the change yet
-    cases_checked, cases_changed, patterns = _recompute_cases(calendar, by)
-    batches_checked, batches_changed = _recompute_batches(calendar, by)
+    progress = progress or _NoProgress()
+    cases_checked, cases_changed, patterns = _recompute_cases(calendar, by, progress)
+    batches_checked, batches_changed = _recompute_batches(calendar, by, progress)
     result = RecomputeResult(cases_checked, cases_changed, patterns, batches_checked, batches_changed)
     logger.info("recomputed open deadlines: %s", result)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The recomputation as a background run (DeadlineRecompute; the task is claims.tasks.recompute_deadlines)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class RunProgress:
+    """Counts of a DeadlineRecompute row, written every `_PROGRESS_STEP` rows (outside the recomputation's own
+    transaction only in the sense that the page reads committed rows: it sees the total at once, the end at
+    commit)."""
+
+    def __init__(self, run: DeadlineRecompute):
+        self.run = run
+        self.done = 0
+
+    def total(self, count: int) -> None:
+        DeadlineRecompute.objects.filter(pk=self.run.pk).update(total=count)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        DeadlineRecompute.objects.filter(pk=self.run.pk).update(processed=self.done)
+
+
+def open_deadline_count() -> int:
+    return (ReimbursementCase.objects.filter(state__in=RUNNING_CASE_STATES, exempt=False).count()
+            + HospitalBatch.objects.exclude(state=BatchState.CLOSED).count())
+
+
+def execute_recompute(run_id: int, *, redelivered: bool = False) -> DeadlineRecompute | None:
+    """Run a waiting recomputation once (what the Celery task runs); a finished run is left alone, a running one
+    too unless its task was redelivered (the worker died and its transaction rolled back)."""
+    claimed = DeadlineRecompute.objects.filter(pk=run_id, status=RecomputeStatus.PENDING).update(
+        status=RecomputeStatus.RUNNING, total=open_deadline_count())
+    if not claimed and not (redelivered and DeadlineRecompute.objects.filter(
+            pk=run_id, status=RecomputeStatus.RUNNING).exists()):
+        return None
+    run = DeadlineRecompute.objects.select_related("created_by").get(pk=run_id)
+    try:
+        invalidate_calendar()
+        result = recompute_open_deadlines(by=run.created_by, progress=RunProgress(run))
+    except Exception:
+        DeadlineRecompute.objects.filter(pk=run_id).update(
+            status=RecomputeStatus.FAILED, finished_at=timezone.now(),
+            message=_("The recomputation stopped because of an internal error; start it again."))
+        raise
+    DeadlineRecompute.objects.filter(pk=run_id).update(
+        status=RecomputeStatus.DONE, finished_at=timezone.now(),
+        total=result.cases_checked + result.batches_checked, processed=result.cases_checked + result.batches_checked,
+        cases_changed=result.cases_changed, batches_changed=result.batches_changed)
+    run.refresh_from_db()
+    return run

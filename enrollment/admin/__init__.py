@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     access,
+    exporting,
     identities,
     imports,
     ledger,

@@ -12,10 +12,11 @@ from datetime import date
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist, ValidationError
+from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +35,9 @@ from ..scoping import (
     user_region_paths,
     visible_regions,
 )
+from ..services.export_start import start_export
+from .exporting import KIND as ADMIN_EXPORT
+from .exporting import export_filters
 
 _LOOKS_LIKE_ID = re.compile(r"^(\d{15}|\d{17}[\dX])$")
 
@@ -521,7 +525,16 @@ class SafeExportMixin:
         return resource_kwargs
 
     def get_export_filename(self, request, queryset, file_format):
-        return f"{self.model._meta.model_name}-{timezone.localdate():%Y%m%d}.{file_format.get_extension()}"
+        name = getattr(self, "export_file_title", "") or self.model._meta.model_name
+        return f"{name}-{timezone.localdate():%Y%m%d}.{file_format.get_extension()}"
+
+    def _do_file_export(self, file_format, request, queryset, export_form=None):
+        """Queue the export as a background job and show its progress page (the file is built by a task)."""
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        job = start_export(kind=ADMIN_EXPORT, title=str(self.model._meta.verbose_name_plural), user=request.user,
+                           filters=export_filters(self, request, file_format, export_form))
+        return redirect("enrollment:export-status", pk=job.pk)
 
 
 class PersonRowAdminMixin:

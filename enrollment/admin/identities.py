@@ -32,6 +32,7 @@ class IdentityCategoryAdmin(ProvinceWritesMixin, StrictLookupsMixin, SimpleHisto
 class IdentityAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin,
                     SimpleHistoryAdmin):
     resource_classes = [IdentityExportResource]
+    export_file_title = "身份认定"
     import_kind = "identities"
     list_display = ("person_name", "id_number_display", "category", "valid_from", "valid_to", "certified_by",
                     "source_batch", "region")

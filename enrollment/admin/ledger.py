@@ -131,6 +131,7 @@ class CannotEnrolForm(forms.Form):
 class EnrollmentAdmin(PersonRowAdminMixin, RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin,
                       SimpleHistoryAdmin):
     resource_classes = [EnrollmentExportResource]
+    export_file_title = "参保台账"
     import_kind = "enrollments"
     list_display = ("person_name", "id_number_display", "plan_year", "scheme", "status", "contribution_due",
                     "subsidy_amount", "person_share", "subsidy_category", "subsidy_funding_source", "shares",

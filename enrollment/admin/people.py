@@ -209,6 +209,7 @@ def masked_person_form(form_class):
 class PersonAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin, SimpleHistoryAdmin):
     form = PersonForm
     resource_classes = [PersonExportResource]
+    export_file_title = "人员花名册"
     import_kind = "roster"
     list_display = ("name", "id_number_display", "sex", "birth_date", "region", "household_display", "township",
                     "village")

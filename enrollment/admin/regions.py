@@ -2,14 +2,18 @@
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
 from simple_history.admin import SimpleHistoryAdmin
 
+from ..exports import RegionExportResource
 from ..models import Region, RegionYear
-from .base import ImportLinkMixin, RegionScopedAdminMixin, region_list_filter
+from .base import ImportLinkMixin, RegionScopedAdminMixin, SafeExportMixin, region_list_filter
 
 
 @admin.register(Region)
-class RegionAdmin(RegionScopedAdminMixin, ImportLinkMixin, SimpleHistoryAdmin):
+class RegionAdmin(RegionScopedAdminMixin, ImportLinkMixin, SafeExportMixin, ExportMixin, SimpleHistoryAdmin):
+    resource_classes = [RegionExportResource]
+    export_file_title = "行政区划"
     import_kind = "regions"
     import_permission = "enrollment.add_region"
     list_display = ("tree_name", "code", "level", "parent", "cost_share_class", "path")

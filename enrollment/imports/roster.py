@@ -10,6 +10,7 @@ from datetime import date
 
 from django.utils.translation import gettext as _
 
+from ..idnumbers import mask_bank_account
 from ..models import Household, Identity, Person
 from ..models.imports import ImportKind
 from .base import CREATE, LOOKUP_CHUNK, SAME, UPDATE, Context, Importer, Row, chunked
@@ -64,6 +65,7 @@ class PersonDraft:
     bank_name: str
     bank_account: str
     identity: IdentityDraft | None = None
+    masked_account: str = ""  # the bank account cell as an export masked it
     pk: int | None = None
     action: str = ""
 
@@ -95,6 +97,11 @@ class RosterImporter(Importer):
             "bank_name": row.text("bank_name", 64),
             "bank_account": row.text("bank_account", 32),
         }
+        masked_account = ""
+        if "*" in person_text["bank_account"]:
+            # An exported roster shows accounts masked: its own mask means "keep the account on file" (checked
+            # against the stored account in resolve), never a new account.
+            masked_account, person_text["bank_account"] = person_text["bank_account"], ""
         household_values = {
             "address": row.text("address", 200) or None,
             "annual_income": row.read("income", parse_money),
@@ -130,7 +137,7 @@ class RosterImporter(Importer):
         self.people.append(PersonDraft(
             row=row.number, id_number=parsed.number, converted_from=parsed.converted_from, sex=parsed.sex,
             birth_date=parsed.birth_date, name=name, region_id=region.id, household_number=household_number,
-            township=township, village=village, identity=identity, **person_text))
+            township=township, village=village, identity=identity, masked_account=masked_account, **person_text))
 
     @property
     def may_add_identities(self) -> bool:
@@ -217,6 +224,10 @@ class RosterImporter(Importer):
                         "This ID number cannot be registered in your regions; if the person moved here, the office "
                         "that keeps their record must transfer it."))
                 stored = dict(zip(PERSON_TEXT_FIELDS, texts, strict=True))
+                if draft.masked_account and draft.masked_account != mask_bank_account(stored["bank_account"]):
+                    self.reject(draft.row, "bank_account", _(
+                        "This bank account is masked and is not the account on file; write the full account "
+                        "number, or leave the cell empty to keep the account on file."))
                 household = self.households.get(draft.household_number) if draft.household_number else None
                 changed = (
                     draft.name != stored_name
@@ -227,6 +238,10 @@ class RosterImporter(Importer):
                 )
                 draft.action = UPDATE if changed else SAME
         for draft in self.people:
+            if draft.masked_account and draft.pk is None:
+                self.reject(draft.row, "bank_account", _(
+                    "A masked bank account cannot be registered; write the full account number or leave the cell "
+                    "empty."))
             draft.action = draft.action or CREATE
             self.counts["person"].add(draft.action)
 

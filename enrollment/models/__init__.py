@@ -1,4 +1,5 @@
 from .access import IdNumberAccess
+from .exports import ExportJob
 from .identities import Identity, IdentityCategory
 from .imports import ImportJob
 from .ledger import Enrollment, LedgerProblem
@@ -10,6 +11,7 @@ from .regions import Region, RegionMembership, RegionYear
 __all__ = [
     "CostShareRule",
     "Enrollment",
+    "ExportJob",
     "Household",
     "IdNumberAccess",
     "Identity",

@@ -64,8 +64,9 @@ def test_clerk_follows_a_dashboard_figure_verifies_an_item_and_exports_the_list(
     assert (item.kind, item.handled_by.username) == (ListKind.HIGH_COST, "clerk")
 
     page.get_by_text("back to the list").click()
+    page.locator("#export-link").click()  # the export's page: the file is built by a background task
     with page.expect_download() as download_info:
-        page.locator("#export-link").click()
+        page.locator("#export-download").click()
     download = download_info.value
     assert download.suggested_filename.endswith(".xlsx")
     book = load_workbook(io.BytesIO(open(download.path(), "rb").read()))  # noqa: SIM115

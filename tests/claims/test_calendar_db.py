@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.utils import translation
 
 from claims.calendar import deadline_after, invalidate_calendar, work_calendar
-from claims.models import CalendarDay, CalendarYear, HospitalBatch, ReimbursementCase, SlaPause
+from claims.models import CalendarDay, CalendarYear, DeadlineRecompute, HospitalBatch, ReimbursementCase, SlaPause
 from claims.models.calendar import DayKind
 from claims.models.reimbursement import CaseState
 from claims.services.calendar import load_year, recompute_open_deadlines, seed_calendar
@@ -203,7 +203,10 @@ def test_editing_a_day_in_the_admin_recomputes_after_commit(world, django_captur
         day = CalendarDay.objects.create(day=D("2026-10-08"), kind=DayKind.HOLIDAY, name="临时")
         day.name = "临时休假"
         day.save()
-    assert len(callbacks) == 2  # one per change; the first recomputes for both, the second sees it is covered
+    # One per change — the first starts the recomputation for both, the second sees it is covered — and the
+    # queued task of that one run.
+    assert len(callbacks) == 3
+    assert DeadlineRecompute.objects.count() == 1
     case.refresh_from_db()
     assert case.sla_due_on == D("2026-10-10")
 

@@ -12,6 +12,7 @@ from import_export.forms import SelectableFieldsExportForm
 
 from enrollment.models import Enrollment, Household, Identity, LedgerProblem, Person
 from enrollment.models.ledger import ProblemKind
+from tests.export_helpers import download_export
 from tests.factories import make_household, make_identity, make_person
 
 ADMIN = "/admin/enrollment"
@@ -68,11 +69,11 @@ def export_post_data(resource_class, file_format: str) -> dict:
 def export_rows(client, model_name: str, resource_class, file_format: str, query: str = "") -> list[list[str]]:
     """Export through the admin as a user would; returns the rows (header first) as text."""
     response = client.post(f"{ADMIN}/{model_name}/export/{query}", export_post_data(resource_class, file_format))
-    assert response.status_code == 200, response.content[:500]
+    content = download_export(client, response)
     if file_format == "csv":
-        text = response.content.decode("utf-8-sig")
+        text = content.decode("utf-8-sig")
         return list(csv.reader(io.StringIO(text)))
-    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    book = openpyxl.load_workbook(io.BytesIO(content))
     return [["" if cell is None else str(cell) for cell in row] for row in book.active.iter_rows(values_only=True)]
 
 

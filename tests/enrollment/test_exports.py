@@ -14,6 +14,7 @@ from enrollment.exports import (
     SafeXLSX,
     neutralise_cell,
 )
+from tests.export_helpers import download_export, job_of
 from tests.factories import make_person
 
 from . import _admin_world
@@ -100,8 +101,8 @@ def test_csv_starts_with_a_bom_for_excel(client, clerk_a, regions):
     make_person(regions["a"], name="钱七")
     client.force_login(clerk_a)
     response = client.post(f"{ADMIN}/person/export/", export_post_data(PersonExportResource, "csv"))
-    assert response.content.startswith("\ufeff".encode())
-    assert response["Content-Disposition"].endswith('.csv"')
+    assert download_export(client, response).startswith("\ufeff".encode())
+    assert job_of(response).file_name.endswith(".csv")
 
 
 def test_export_follows_the_changelist_search_and_filters(client, clerk_a, regions):

@@ -14,6 +14,7 @@ from enrollment.models import Identity
 from monitoring import exchange
 from monitoring.models import AnswerMark, ListKind, WarningItem
 from monitoring.services import night
+from tests.export_helpers import download_export
 from tests.factories import category, make_identity, make_person, make_user
 
 from .factories import monitored_policy, settled
@@ -37,10 +38,7 @@ def world(regions):
 
 def export(client, user, query="") -> bytes:
     client.force_login(user)
-    response = client.get(reverse("monitoring:export") + query)
-    assert response.status_code == 200, response.content[:300]
-    assert response["Content-Disposition"].startswith("attachment")
-    return b"".join(response.streaming_content) if response.streaming else response.content
+    return download_export(client, client.get(reverse("monitoring:export") + query))
 
 
 @pytest.mark.django_db

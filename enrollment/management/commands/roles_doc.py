@@ -21,6 +21,8 @@ def _model_name(label: str) -> str:
 
 
 def _model_scope(label: str) -> str:
+    if label in roles.NO_PERMISSION_MODELS:
+        return roles.NO_PERMISSION_MODELS[label]
     if label in roles.SUPERUSER_ONLY:
         return "superusers only"
     if label in roles.PROVINCE_WRITES:
@@ -42,7 +44,8 @@ def render() -> str:
     """The Markdown of docs/roles.md (Chinese model names, English notes: the table's own language)."""
     role_list = list(roles.ROLE_PERMISSIONS)
     labels = sorted({label for table in roles.ROLE_PERMISSIONS.values() for label in table}
-                    | roles.PROVINCE_WRITES | roles.STAFF_SCOPED | roles.SUPERUSER_ONLY)
+                    | roles.PROVINCE_WRITES | roles.STAFF_SCOPED | roles.SUPERUSER_ONLY
+                    | set(roles.NO_PERMISSION_MODELS))
     out = [
         "# Roles and permissions",
         "",
