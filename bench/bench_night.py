@@ -43,6 +43,8 @@ def parse_args():
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--lines", type=int, default=3_000_000)
     parser.add_argument("--generate-only", action="store_true", help="fill the database and stop (no measuring)")
+    parser.add_argument("--keep-items", action="store_true",
+                        help="measure a later night over the items kept (default: a first night, items removed)")
     return parser.parse_args()
 
 
@@ -246,9 +248,18 @@ def main() -> None:
     if args.generate_only:
         return
     prefecture = Region.objects.get(code="522700")
+    if not args.keep_items:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE monitoring_warningevidence, monitoring_historicalwarningitem, "
+                           "monitoring_warningitem, monitoring_nightcandidate, monitoring_dashboardsnapshot, "
+                           "monitoring_runlist, monitoring_runpart, monitoring_nightrun")
 
+    from common import capture_queries
+
+    queries = []
     started = time.monotonic()
-    run = run_night(region=prefecture, day=today)
+    with capture_queries(queries):
+        run = run_night(region=prefecture, day=today)
     night_seconds = time.monotonic() - started
     parts = list(run.parts.values_list("kind", "new_count", "unchanged_count", "error"))
     items = dict(WarningItem.objects.values_list("kind").annotate(n=Count("pk")).values_list("kind", "n"))
@@ -259,6 +270,12 @@ def main() -> None:
         print(f"  {kind:18s} computed once in {list_seconds.get(kind) or 0:>6} s, items {items.get(kind, 0)}")
     print(f"  merges per county and the close (dashboard figures): "
           f"{night_seconds - float(sum(v or 0 for v in list_seconds.values())):.1f} s")
+    by_statement: dict[str, list[float]] = {}
+    for query in queries:
+        by_statement.setdefault(" ".join(query.sql.split())[:90], []).append(query.seconds)
+    print(f"  {len(queries)} statements, {sum(q.seconds for q in queries):.1f} s in the database; the slowest kinds:")
+    for sql, times in sorted(by_statement.items(), key=lambda kv: -sum(kv[1]))[:12]:
+        print(f"    {sum(times):6.1f} s  ×{len(times):<4d} {sql}")
     errors = [p for p in parts if p[3]]
     if errors:
         print("  errors:", errors[:3])
@@ -291,6 +308,12 @@ def main() -> None:
         warm.append(time.perf_counter() - started)
     print(f"dashboard 黔南州: cold (cache cleared) median {sorted(cold)[1] * 1000:.0f} ms, "
           f"warm median {sorted(warm)[2] * 1000:.0f} ms (load average {load()})")
+    page_queries = []
+    with capture_queries(page_queries):
+        client.get("/monitoring/")
+    print(f"  {len(page_queries)} queries, {sum(q.seconds for q in page_queries) * 1000:.0f} ms in the database:")
+    for query in sorted(page_queries, key=lambda q: -q.seconds)[:4]:
+        print(f"    {query.seconds * 1000:6.1f} ms  {' '.join(query.sql.split())[:110]}")
 
 
 if __name__ == "__main__":

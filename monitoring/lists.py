@@ -436,9 +436,16 @@ def assistance_floor(region: Region, day: dt.date) -> ListResult:
             output_field=MONEY_FIELD)
         # The database keeps everyone below the higher floor; the exact per-group check follows in Python.
         high_floor = max(config.key_floor, config.other_floor)
+        first, last = _year_bounds(year)
+        # Only identity holders of the two groups can be listed: a semi-join narrows the grouping (and the
+        # per-person look-ups below) to them before the year's settlements are summed.
+        holders = Identity.objects.filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gte=first), valid_from__lte=last,
+            category_id__in=key_ids + other_ids).values("person_id")
         rows = (
             Settlement.objects.filter(year=year, reversed_at__isnull=True,
-                                      claim__person__region_id__in=[c.pk for c in counties])
+                                      claim__person__region_id__in=[c.pk for c in counties],
+                                      claim__person_id__in=holders)
             .values("claim__person_id", "claim__person__region_id").order_by()
             .annotate(scope=Sum("claim__policy_scope_cost"), basic=Sum("basic"), critical=Sum("critical"),
                       assistance=Sum("assistance"), key=_held_in_year(key_ids, year, person_ref="claim__person_id"),

@@ -199,28 +199,28 @@ class RunList(models.Model):
         return f"{self.run} {self.get_kind_display()}"
 
 
+STAGED_LINK = {"related_name": "+", "db_constraint": False, "db_index": False}
+
+
 class NightCandidate(models.Model):
     """What a list should hold tonight, one row per entry, already split by county: the staging rows the county
     parts merge into items with INSERT … SELECT. Deleted when the run closes (the evidence keeps the figures)."""
 
     region_scope = "region"
 
-    run = models.ForeignKey(NightRun, on_delete=models.CASCADE, related_name="+")
+    # Only the indexes the merges use (below): every other one would slow the night's COPY and UPDATEs.
+    run = models.ForeignKey(NightRun, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=20, choices=ListKind.choices)
     reason = models.CharField(max_length=24, choices=Reason.choices)
     subject_key = models.CharField(max_length=40)
     period = models.PositiveSmallIntegerField()
-    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
-    person = models.ForeignKey(Person, null=True, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    household = models.ForeignKey(Household, null=True, on_delete=models.CASCADE, related_name="+",
-                                  db_constraint=False)
-    hospital = models.ForeignKey(Hospital, null=True, on_delete=models.CASCADE, related_name="+",
-                                 db_constraint=False)
-    case = models.ForeignKey(ReimbursementCase, null=True, on_delete=models.CASCADE, related_name="+",
-                             db_constraint=False)
-    batch = models.ForeignKey(HospitalBatch, null=True, on_delete=models.CASCADE, related_name="+",
-                              db_constraint=False)
-    claim = models.ForeignKey(Claim, null=True, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    person = models.ForeignKey(Person, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    household = models.ForeignKey(Household, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    hospital = models.ForeignKey(Hospital, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    case = models.ForeignKey(ReimbursementCase, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    batch = models.ForeignKey(HospitalBatch, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    claim = models.ForeignKey(Claim, null=True, on_delete=models.CASCADE, **STAGED_LINK)
     figures = models.JSONField(default=dict)
     amount = models.DecimalField(null=True, **MONEY)
     # Filled by the merge: the item this candidate became, and whether the night created it.
@@ -230,7 +230,8 @@ class NightCandidate(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "kind", "reason", "subject_key", "period"],
                                                name="nightcandidate_once")]
-        indexes = [models.Index(fields=["run", "kind", "region"], name="nightcandidate_part")]
+        indexes = [models.Index(fields=["run", "kind", "region"], name="nightcandidate_part"),
+                   models.Index(fields=["item_id"], name="nightcandidate_item")]
 
     def __str__(self):
         return f"{self.run_id} {self.kind} {self.subject_key}"

@@ -23,10 +23,12 @@ Idempotent by construction:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from decimal import Decimal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -133,13 +135,36 @@ def compute_list(*, list_id: int) -> RunList:
     return run_list
 
 
+STAGED_COLUMNS = ("run_id", "kind", "reason", "subject_key", "period", "region_id", "person_id", "household_id",
+                  "hospital_id", "case_id", "batch_id", "claim_id", "figures", "amount", "is_new")
+
+
 def _stage(run: NightRun, kind: str, candidates: list[Candidate]) -> int:
+    if connection.vendor == "postgresql":
+        return _copy_stage(run, kind, candidates)
     rows = [NightCandidate(
         run=run, kind=kind, reason=c.reason, subject_key=c.subject_key, period=c.period, region_id=c.region_id,
         person_id=c.person_id, household_id=c.household_id, hospital_id=c.hospital_id, case_id=c.case_id,
         batch_id=c.batch_id, claim_id=c.claim_id, figures=c.figures, amount=c.amount) for c in candidates]
     NightCandidate.objects.bulk_create(rows, batch_size=CHUNK)
     return len(rows)
+
+
+def _copy_stage(run: NightRun, kind: str, candidates: list[Candidate]) -> int:
+    """PostgreSQL: the candidates go in with one COPY (no model instances: at a million people a list has tens
+    of thousands of rows)."""
+    table = NightCandidate._meta.db_table
+    statement = f"COPY {table} ({', '.join(STAGED_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(statement) as copy:
+            for c in candidates:
+                copy.write_row((run.pk, kind, c.reason, c.subject_key, c.period, c.region_id, c.person_id,
+                                c.household_id, c.hospital_id, c.case_id, c.batch_id, c.claim_id,
+                                json.dumps(c.figures, cls=DjangoJSONEncoder), c.amount, False))
+        # The staging table changes wholesale every night, faster than autovacuum notices: without fresh
+        # statistics the planner takes it for empty and the merges' anti-joins go quadratic.
+        cursor.execute(f"ANALYZE {table}")
+    return len(candidates)
 
 
 def fail_list(*, list_id: int, error: str) -> None:
