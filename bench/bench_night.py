@@ -11,10 +11,13 @@ claims with their settlements and five payment lines each (basic, critical illne
 the parts add up to the total) with COPY: `--lines / 5` claims of this year, spread over the prefecture's
 people, some heavy. The data is kept between runs (a second run only measures).
 
-Measured: `run_night(region=黔南州, day=today)` (every list, every county, synchronously, as `run_warnings`),
-then one hand-written SQL statement computing the same figures (per-person and per-household out-of-pocket sums
-over the threshold, identity holders not insured, per-hospital out-of-catalog overruns, per-person assistance
-share), then the dashboard page of the prefecture through the test client (cold: cache cleared; and warm).
+Measured: `run_night(region=黔南州, day=today)` (every list computed once for the prefecture, merged county by
+county, the dashboard's figures stored at the close; synchronously, as `run_warnings`) with the seconds of each
+list and of the merges and close, then one hand-written SQL statement computing the same figures (per-person and
+per-household out-of-pocket sums over the threshold, identity holders not insured, per-hospital out-of-catalog
+overruns, per-person assistance share), then the dashboard page of the prefecture through the test client (cold:
+cache cleared — the figures come from the night's snapshot; and warm). The load average is printed beside each
+figure (the machine is shared).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def parse_args():
     parser.add_argument("--database", default="bench_night")
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--lines", type=int, default=3_000_000)
+    parser.add_argument("--generate-only", action="store_true", help="fill the database and stop (no measuring)")
+    parser.add_argument("--keep-items", action="store_true",
+                        help="measure a later night over the items kept (default: a first night, items removed)")
     return parser.parse_args()
 
 
@@ -50,6 +56,10 @@ def ensure_database(name: str) -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
 
 
 def fen(value: D) -> D:
@@ -235,16 +245,37 @@ def main() -> None:
 
     today = timezone.localdate()
     generate(args, random.Random(7), today)
+    if args.generate_only:
+        return
     prefecture = Region.objects.get(code="522700")
+    if not args.keep_items:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE monitoring_warningevidence, monitoring_historicalwarningitem, "
+                           "monitoring_warningitem, monitoring_nightcandidate, monitoring_dashboardsnapshot, "
+                           "monitoring_runlist, monitoring_runpart, monitoring_nightrun")
 
+    from common import capture_queries
+
+    queries = []
     started = time.monotonic()
-    run = run_night(region=prefecture, day=today)
+    with capture_queries(queries):
+        run = run_night(region=prefecture, day=today)
     night_seconds = time.monotonic() - started
     parts = list(run.parts.values_list("kind", "new_count", "unchanged_count", "error"))
     items = dict(WarningItem.objects.values_list("kind").annotate(n=Count("pk")).values_list("kind", "n"))
-    print(f"night for 黔南州 on {today}: {night_seconds:.1f} s, status {run.status}, {len(parts)} parts")
+    print(f"night for 黔南州 on {today}: {night_seconds:.1f} s, status {run.status}, {len(parts)} parts "
+          f"(load average {load()})")
+    list_seconds = dict(run.lists.values_list("kind", "seconds"))
     for kind in ListKind.values:
-        print(f"  {kind:18s} items {items.get(kind, 0)}")
+        print(f"  {kind:18s} computed once in {list_seconds.get(kind) or 0:>6} s, items {items.get(kind, 0)}")
+    print(f"  merges per county and the close (dashboard figures): "
+          f"{night_seconds - float(sum(v or 0 for v in list_seconds.values())):.1f} s")
+    by_statement: dict[str, list[float]] = {}
+    for query in queries:
+        by_statement.setdefault(" ".join(query.sql.split())[:90], []).append(query.seconds)
+    print(f"  {len(queries)} statements, {sum(q.seconds for q in queries):.1f} s in the database; the slowest kinds:")
+    for sql, times in sorted(by_statement.items(), key=lambda kv: -sum(kv[1]))[:12]:
+        print(f"    {sum(times):6.1f} s  ×{len(times):<4d} {sql}")
     errors = [p for p in parts if p[3]]
     if errors:
         print("  errors:", errors[:3])
@@ -258,7 +289,7 @@ def main() -> None:
         figures = cursor.fetchone()
     sql_seconds = time.monotonic() - started
     print(f"hand-written SQL aggregate: {sql_seconds:.1f} s  figures {figures}  "
-          f"ratio {night_seconds / sql_seconds:.2f}")
+          f"ratio {night_seconds / sql_seconds:.2f} (load average {load()})")
 
     user = make_user(f"bench_dash_{int(time.time())}", roles=(roles.CLERK,), regions=(prefecture,))
     client = Client()
@@ -276,7 +307,13 @@ def main() -> None:
         client.get("/monitoring/")
         warm.append(time.perf_counter() - started)
     print(f"dashboard 黔南州: cold (cache cleared) median {sorted(cold)[1] * 1000:.0f} ms, "
-          f"warm median {sorted(warm)[2] * 1000:.0f} ms")
+          f"warm median {sorted(warm)[2] * 1000:.0f} ms (load average {load()})")
+    page_queries = []
+    with capture_queries(page_queries):
+        client.get("/monitoring/")
+    print(f"  {len(page_queries)} queries, {sum(q.seconds for q in page_queries) * 1000:.0f} ms in the database:")
+    for query in sorted(page_queries, key=lambda q: -q.seconds)[:4]:
+        print(f"    {query.seconds * 1000:6.1f} ms  {' '.join(query.sql.split())[:110]}")
 
 
 if __name__ == "__main__":

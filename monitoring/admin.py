@@ -10,7 +10,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from enrollment.admin.base import RegionScopedAdminMixin, RegionScopedInlineMixin, region_list_filter
 
-from .models import MonitoringPolicy, NightRun, RunPart, WarningItem
+from .models import MonitoringPolicy, NightRun, RunList, RunPart, WarningItem
 
 
 class _ReadOnly:
@@ -32,13 +32,22 @@ class RunPartInline(_ReadOnly, RegionScopedInlineMixin, admin.TabularInline):
     extra = 0
 
 
+class RunListInline(_ReadOnly, admin.TabularInline):
+    """Each list computed once for the run's region: how many candidates it found and how long it took."""
+
+    model = RunList
+    fields = ("kind", "status", "candidates", "seconds", "attempts", "error", "finished_at")
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(NightRun)
 class NightRunAdmin(_ReadOnly, RegionScopedAdminMixin, admin.ModelAdmin):
     list_display = ("data_date", "region", "status", "started_at", "finished_at", "new_total", "errors")
     list_filter = ("status",)
     list_select_related = ("region",)
     date_hierarchy = "data_date"
-    inlines = [RunPartInline]
+    inlines = [RunListInline, RunPartInline]
     readonly_fields = ("region", "data_date", "status", "started_at", "finished_at", "triggered_by")
     fields = readonly_fields
 

@@ -174,6 +174,91 @@ class RunPart(models.Model):
         return f"{self.run} {self.region.code} {self.get_kind_display()}"
 
 
+class RunList(models.Model):
+    """One list of a night, computed once for the run's whole region: its candidates land in `NightCandidate`,
+    from which each county's `RunPart` keeps its items."""
+
+    region_scope = "run__region"
+
+    run = models.ForeignKey(NightRun, verbose_name=_("warning run"), on_delete=models.CASCADE, related_name="lists")
+    kind = models.CharField(_("list"), max_length=20, choices=ListKind.choices)
+    status = models.CharField(_("status"), max_length=8, choices=PartStatus.choices, default=PartStatus.PENDING)
+    candidates = models.PositiveIntegerField(_("candidates"), default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    seconds = models.DecimalField(_("seconds"), max_digits=8, decimal_places=2, null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("warning run list")
+        verbose_name_plural = _("warning run lists")
+        ordering = ["run_id", "kind"]
+        constraints = [models.UniqueConstraint(fields=["run", "kind"], name="runlist_unique")]
+
+    def __str__(self):
+        return f"{self.run} {self.get_kind_display()}"
+
+
+STAGED_LINK = {"related_name": "+", "db_constraint": False, "db_index": False}
+
+
+class NightCandidate(models.Model):
+    """What a list should hold tonight, one row per entry, already split by county: the staging rows the county
+    parts merge into items with INSERT … SELECT. Deleted when the run closes (the evidence keeps the figures)."""
+
+    region_scope = "region"
+
+    # Only the indexes the merges use (below): every other one would slow the night's COPY and UPDATEs.
+    run = models.ForeignKey(NightRun, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=20, choices=ListKind.choices)
+    reason = models.CharField(max_length=24, choices=Reason.choices)
+    subject_key = models.CharField(max_length=40)
+    period = models.PositiveSmallIntegerField()
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    person = models.ForeignKey(Person, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    household = models.ForeignKey(Household, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    hospital = models.ForeignKey(Hospital, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    case = models.ForeignKey(ReimbursementCase, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    batch = models.ForeignKey(HospitalBatch, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    claim = models.ForeignKey(Claim, null=True, on_delete=models.CASCADE, **STAGED_LINK)
+    figures = models.JSONField(default=dict)
+    amount = models.DecimalField(null=True, **MONEY)
+    # Filled by the merge: the item this candidate became, and whether the night created it.
+    item_id = models.BigIntegerField(null=True)
+    is_new = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "kind", "reason", "subject_key", "period"],
+                                               name="nightcandidate_once")]
+        indexes = [models.Index(fields=["run", "kind", "region"], name="nightcandidate_part"),
+                   models.Index(fields=["item_id"], name="nightcandidate_item")]
+
+    def __str__(self):
+        return f"{self.run_id} {self.kind} {self.subject_key}"
+
+
+class DashboardSnapshot(models.Model):
+    """The dashboard's expensive figures (coverage, reimbursement ratios, deadlines kept, assistance against the
+    annual limits) for one region as the night that closed computed them, so a page view reads one row."""
+
+    region_scope = "region"
+
+    run = models.ForeignKey(NightRun, verbose_name=_("warning run"), on_delete=models.CASCADE,
+                            related_name="snapshots")
+    region = models.ForeignKey(Region, verbose_name=_("region"), on_delete=models.CASCADE, related_name="+")
+    year = models.PositiveSmallIntegerField(_("year"))
+    figures = models.JSONField(_("figures"))
+    computed_at = models.DateTimeField(_("computed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("dashboard snapshot")
+        verbose_name_plural = _("dashboard snapshots")
+        constraints = [models.UniqueConstraint(fields=["run", "region"], name="dashboardsnapshot_once")]
+
+    def __str__(self):
+        return f"{self.run} {self.region.code}"
+
+
 class WarningItem(models.Model):
     """An entry of a warning list: who (a person, household, hospital, claim or batch), why, and its handling.
 

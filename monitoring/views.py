@@ -95,6 +95,9 @@ def dashboard_view(request):
                     "basic": float(row["basic"] or 0), "critical": float(row["critical"] or 0),
                     "assistance": float(row["assistance"] or 0)} for row in board.ratios],
         "layer_labels": [_("Basic medical insurance"), _("Critical illness insurance"), _("Medical assistance")],
+        "limits": [{"name": row["name"], "paid": float(row["paid"]), "limit": float(row["limit"])}
+                   for row in board.limits],
+        "limit_labels": [_("assistance paid"), _("annual limits of the people paid")],
     }
     children = Region.objects.filter(parent=region).order_by("code")
     return _page(
@@ -103,9 +106,35 @@ def dashboard_view(request):
         children=children, ancestors=[r for r in region.ancestors_and_self()[:-1]
                                       if user_can_reach_region(request.user, r)],
         sla_labels={"manual": _("Manual reimbursements (25 working days)"),
-                    "batch": _("Hospital batches, advance (10 working days)")},
+                    "batch": _("Hospital batches, advance (10 working days)"),
+                    "application": _("Assistance applications (working days of each step)")},
+        sla_links=_sla_links(region, board.year),
+        lines_url=_assistance_lines_url(region.pk, board.year),
+        limit_rows=[{**row, "url": f"?region={row['code']}",
+                     "lines_url": _assistance_lines_url(row["region_id"], board.year)} for row in board.limits],
         floor_url=queue_url(region=region.code, kind=ListKind.ASSISTANCE_FLOOR, status="open", cause="present"),
         gap_url=queue_url(region=region.code, kind=ListKind.INSURANCE_GAP, reason=Reason.NOT_INSURED))
+
+
+def _assistance_lines_url(region_id: int, year: int) -> str:
+    """The payment lines behind "assistance paid": the assistance layer of the year in the region."""
+    return (f"{reverse('admin:claims_paymentline_changelist')}?"
+            f"{urlencode({'layer__exact': 'assistance', 'year': year, 'region': region_id})}")
+
+
+def _sla_links(region: Region, year: int) -> dict[str, dict[str, str]]:
+    """Per deadline row the lists behind its figures: the cases, batches or applications paid and the open ones."""
+    return {
+        "manual": {"paid": f"{reverse('admin:claims_reimbursementcase_changelist')}?"
+                           f"{urlencode({'state__exact': 'paid', 'region': region.pk})}",
+                   "open": f"{reverse('claims:case_queue')}?{urlencode({'scope': 'all', 'due': 'overdue'})}"},
+        "batch": {"paid": f"{reverse('admin:claims_hospitalbatch_changelist')}?{urlencode({'region': region.pk})}",
+                  "open": f"{reverse('claims:batch_queue')}?{urlencode({'scope': 'all', 'due': 'overdue'})}"},
+        "application": {
+            "paid": f"{reverse('admin:assistance_application_changelist')}?"
+                    f"{urlencode({'state__exact': 'paid', 'region': region.pk})}",
+            "open": f"{reverse('assistance:application_queue')}?{urlencode({'scope': 'all', 'due': 'overdue'})}"},
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- queue

@@ -1,14 +1,21 @@
-"""A night of warning lists: the run record, one part per county and list, and the items each part keeps.
+"""A night of warning lists: the run record, each list computed once for the run's region, and one part per county
+and list that keeps that county's items.
 
-A night is `start_night` (the run and its parts), then `compute_part` once per part — in Celery tasks fanned out
-over the parts, or one after the other by `run_night` — and the last part to finish closes the run
-(`finish_run_if_complete`: the join lives in the database, so it needs no result backend and survives a worker
-restart).
+A night is `start_night` (the run, one `RunList` per list, one `RunPart` per county and list), then
+`compute_list` once per list — the list's query over the whole region (one scan of the year's payment lines for a
+prefecture, not one per county), its candidates written to the staging table `NightCandidate` with their county —
+then `compute_part` once per part, which merges that county's candidates into items with a few set-based
+statements (INSERT … SELECT … ON CONFLICT, UPDATE … FROM) in one short transaction. In Celery each list and each
+part is a task (the list's task fans out its parts); `run_night` runs them one after the other. The last part to
+finish closes the run (`finish_run_if_complete`: the join lives in the database, so it needs no result backend and
+survives a worker restart), drops the run's staging rows and stores the dashboard's figures for the run's regions.
 
 Idempotent by construction:
-- a part runs in one transaction that starts by locking its row; a part already done is skipped, and a worker
-  killed half-way leaves nothing behind, so the redelivered task starts over;
-- items are unique per (list, reason, subject, period) in the database, evidence per (item, night);
+- a list and a part each run in one transaction that starts by locking their row; one already done is skipped,
+  and a worker killed half-way leaves nothing behind, so the redelivered task starts over; a part whose list is not
+  computed yet computes it first;
+- items are unique per (list, reason, subject, period) in the database (the INSERT does nothing on a conflict),
+  candidates per (run, list, reason, subject, period), evidence per (item, night);
 - a night never touches the handling (status, assignee, notes); where a cause has gone it sets `cause_gone_on`,
   and sets it back to empty if the cause returns.
 """
@@ -16,52 +23,71 @@ Idempotent by construction:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import time
+from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Q
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from claims.calendar import deadline_after
 from enrollment.models import Region
-from enrollment.models.regions import RegionLevel
 
-from ..lists import LISTS, Candidate, MissingPolicyData
-from ..models import ListKind, MonitoringPolicy, NightRun, PartStatus, RunPart, RunStatus, WarningEvidence, WarningItem
+from ..lists import LISTS, Candidate, MissingPolicyData, counties_of
+from ..models import (
+    ListKind,
+    MonitoringPolicy,
+    NightCandidate,
+    NightRun,
+    PartStatus,
+    RunList,
+    RunPart,
+    RunStatus,
+    WarningEvidence,
+    WarningItem,
+)
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 2000
+CHUNK = 5000
+CHANGE_REASON = "warning run"
+
+__all__ = ["compute_list", "compute_part", "counties_of", "fail_list", "fail_part", "finish_run_if_complete",
+           "night_kinds", "run_night", "start_night"]
 
 
 def night_kinds() -> list[str]:
     return [kind for kind in ListKind.values if kind in LISTS]
 
 
-def counties_of(region: Region) -> list[Region]:
-    if region.level == RegionLevel.COUNTY:
-        return [region]
-    return list(Region.objects.filter(path__startswith=region.path, level=RegionLevel.COUNTY).order_by("code"))
-
-
 def start_night(*, region: Region, day: dt.date, by=None, kinds: list[str] | None = None) -> NightRun:
-    """The run record of a night for `region` and everything under it, with one pending part per county and list."""
+    """The run record of a night for `region` and everything under it: one pending list per kind, one pending part
+    per county and kind."""
+    kinds = kinds or night_kinds()
     with transaction.atomic():
         run = NightRun.objects.create(region=region, data_date=day, triggered_by=by)
-        RunPart.objects.bulk_create([
-            RunPart(run=run, region=county, kind=kind)
-            for county in counties_of(region) for kind in (kinds or night_kinds())])
-        if not run.parts.exists():
+        counties = counties_of(region)
+        RunList.objects.bulk_create([RunList(run=run, kind=kind) for kind in kinds] if counties else [])
+        RunPart.objects.bulk_create([RunPart(run=run, region=county, kind=kind)
+                                     for county in counties for kind in kinds])
+        if not counties:
             run.status, run.finished_at = RunStatus.FINISHED, timezone.now()
             run.save(update_fields=["status", "finished_at"])
     return run
 
 
 def run_night(*, region: Region, day: dt.date, by=None, kinds: list[str] | None = None) -> NightRun:
-    """The same night synchronously (the `run_warnings` command, the demo, tests)."""
+    """The same night synchronously (the `run_warnings` command, the demo, tests, the benchmark)."""
     run = start_night(region=region, day=day, by=by, kinds=kinds)
-    for part_id in run.parts.values_list("pk", flat=True):
+    for list_id in run.lists.values_list("pk", flat=True):
+        try:
+            compute_list(list_id=list_id)
+        except Exception as exc:
+            logger.exception("warning list %s failed", list_id)
+            fail_list(list_id=list_id, error=repr(exc))
+    for part_id in run.parts.filter(status=PartStatus.PENDING).values_list("pk", flat=True):
         try:
             compute_part(part_id=part_id)
         except Exception as exc:
@@ -71,27 +97,107 @@ def run_night(*, region: Region, day: dt.date, by=None, kinds: list[str] | None 
     return run
 
 
+# ------------------------------------------------------------------------------------------------ the list, once
+
+def compute_list(*, list_id: int) -> RunList:
+    """Compute one list for the run's whole region and stage its candidates; a list already done is left alone.
+
+    Counties the list cannot be computed for (a policy figure missing) fail their parts here, with the reason."""
+    started = time.monotonic()
+    with transaction.atomic():
+        run_list = RunList.objects.select_for_update().get(pk=list_id)
+        if run_list.status != PartStatus.PENDING:
+            return run_list
+        run = NightRun.objects.select_related("region").get(pk=run_list.run_id)
+        parts = RunPart.objects.filter(run=run, kind=run_list.kind, status=PartStatus.PENDING)
+        county_ids = set(parts.values_list("region_id", flat=True))
+        run_list.attempts += 1
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                result = LISTS[run_list.kind](run.region, run.data_date)
+                staged = _stage(run, run_list.kind, [c for c in result.candidates if c.region_id in county_ids])
+        except MissingPolicyData as exc:  # a county night: its only part cannot be computed
+            run_list.status, run_list.error = PartStatus.FAILED, str(exc)
+            parts.update(status=PartStatus.FAILED, error=str(exc), finished_at=now)
+        else:
+            for county_id, error in result.errors.items():
+                parts.filter(region_id=county_id).update(status=PartStatus.FAILED, error=error, finished_at=now)
+            for county_id, policy in result.policies.items():
+                if policy is not None:
+                    parts.filter(region_id=county_id).update(policy=policy)
+            run_list.status, run_list.candidates = PartStatus.DONE, staged
+            run_list.error = "\n".join(result.notes)
+        run_list.finished_at = now
+        run_list.seconds = Decimal(f"{time.monotonic() - started:.2f}")
+        run_list.save()
+    finish_run_if_complete(run_id=run_list.run_id)
+    return run_list
+
+
+STAGED_COLUMNS = ("run_id", "kind", "reason", "subject_key", "period", "region_id", "person_id", "household_id",
+                  "hospital_id", "case_id", "batch_id", "claim_id", "figures", "amount", "is_new")
+
+
+def _stage(run: NightRun, kind: str, candidates: list[Candidate]) -> int:
+    if connection.vendor == "postgresql":
+        return _copy_stage(run, kind, candidates)
+    rows = [NightCandidate(
+        run=run, kind=kind, reason=c.reason, subject_key=c.subject_key, period=c.period, region_id=c.region_id,
+        person_id=c.person_id, household_id=c.household_id, hospital_id=c.hospital_id, case_id=c.case_id,
+        batch_id=c.batch_id, claim_id=c.claim_id, figures=c.figures, amount=c.amount) for c in candidates]
+    NightCandidate.objects.bulk_create(rows, batch_size=CHUNK)
+    return len(rows)
+
+
+def _copy_stage(run: NightRun, kind: str, candidates: list[Candidate]) -> int:
+    """PostgreSQL: the candidates go in with one COPY (no model instances: at a million people a list has tens
+    of thousands of rows)."""
+    table = NightCandidate._meta.db_table
+    statement = f"COPY {table} ({', '.join(STAGED_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(statement) as copy:
+            for c in candidates:
+                copy.write_row((run.pk, kind, c.reason, c.subject_key, c.period, c.region_id, c.person_id,
+                                c.household_id, c.hospital_id, c.case_id, c.batch_id, c.claim_id,
+                                json.dumps(c.figures, cls=DjangoJSONEncoder), c.amount, False))
+        # The staging table changes wholesale every night, faster than autovacuum notices: without fresh
+        # statistics the planner takes it for empty and the merges' anti-joins go quadratic.
+        cursor.execute(f"ANALYZE {table}")
+    return len(candidates)
+
+
+def fail_list(*, list_id: int, error: str) -> None:
+    """Record a list that could not be computed (after its retries): its pending parts fail, the night closes."""
+    run_list = RunList.objects.filter(pk=list_id).first()
+    if run_list is None:
+        return
+    now = timezone.now()
+    RunList.objects.filter(pk=list_id, status=PartStatus.PENDING).update(
+        status=PartStatus.FAILED, error=error[:2000], finished_at=now)
+    RunPart.objects.filter(run_id=run_list.run_id, kind=run_list.kind, status=PartStatus.PENDING).update(
+        status=PartStatus.FAILED, error=error[:2000], finished_at=now)
+    finish_run_if_complete(run_id=run_list.run_id)
+
+
+# ------------------------------------------------------------------------------------------------ a county's part
+
 def compute_part(*, part_id: int) -> RunPart:
-    """Compute one county's list for the night and keep its items; a part already finished is left alone."""
+    """Keep one county's items of one list for the night; a part already finished is left alone."""
+    state = RunPart.objects.filter(pk=part_id).values("run_id", "kind", "status").first()
+    if state is None or state["status"] != PartStatus.PENDING:
+        return RunPart.objects.get(pk=part_id)
+    run_list = RunList.objects.get(run_id=state["run_id"], kind=state["kind"])
+    if run_list.status == PartStatus.PENDING:
+        compute_list(list_id=run_list.pk)
     with transaction.atomic():
         part = RunPart.objects.select_for_update().get(pk=part_id)
         if part.status != PartStatus.PENDING:
             return part
         run = NightRun.objects.get(pk=part.run_id)
-        county = Region.objects.get(pk=part.region_id)
         part.attempts += 1
-        try:
-            with transaction.atomic():
-                result = LISTS[part.kind](county, run.data_date)
-                counts = keep_items(kind=part.kind, county=county, day=run.data_date, run=run,
-                                    candidates=result.candidates)
-        except MissingPolicyData as exc:
-            part.status, part.error = PartStatus.FAILED, str(exc)
-        else:
-            part.status = PartStatus.DONE
-            part.policy = result.policy
-            part.new_count, part.unchanged_count, part.closed_count = counts
-            part.error = "\n".join(result.notes)
+        part.new_count, part.unchanged_count, part.closed_count = merge_items(part=part, run=run)
+        part.status = PartStatus.DONE
         part.finished_at = timezone.now()
         part.save()
     finish_run_if_complete(run_id=part.run_id)
@@ -108,7 +214,8 @@ def fail_part(*, part_id: int, error: str) -> None:
 
 
 def finish_run_if_complete(*, run_id: int) -> bool:
-    """The join: the part that finds no pending sibling closes the run (the run row is locked, so only one does)."""
+    """The join: the part that finds no pending sibling closes the run (the run row is locked, so only one does),
+    drops the run's staging rows and stores the dashboard's figures of the night."""
     with transaction.atomic():
         run = NightRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING or run.parts.filter(status=PartStatus.PENDING).exists():
@@ -117,6 +224,13 @@ def finish_run_if_complete(*, run_id: int) -> bool:
         run.status = RunStatus.FAILED if failed else RunStatus.FINISHED
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at"])
+        NightCandidate.objects.filter(run=run).delete()
+    from .snapshots import store_snapshots
+
+    try:
+        store_snapshots(run=run)
+    except Exception:  # the dashboard then computes its figures on the first view
+        logger.exception("dashboard figures of warning run %s failed", run_id)
     return True
 
 
@@ -129,68 +243,118 @@ def _verify_days(county: Region, day: dt.date) -> int | None:
     return MonitoringPolicy.objects.filter(policy=policy).values_list("verify_working_days", flat=True).first()
 
 
-def keep_items(*, kind: str, county: Region, day: dt.date, run: NightRun | None,
-               candidates: list[Candidate]) -> tuple[int, int, int]:
-    """Turn the night's candidates into items: (new, still present, cause gone) counts."""
-    by_key = {c.key: c for c in candidates}
-    periods = {c.period for c in candidates}
-    existing = {
-        (item.reason, item.subject_key, item.period): item
-        for item in WarningItem.objects.filter(kind=kind, region=county).filter(
-            Q(cause_gone_on__isnull=True) | Q(period__in=periods))
-    }
-    new = [key for key in by_key if key not in existing]
-    days = _verify_days(county, day) if new else None
-    due = deadline_after(day, days) if days else None
+# ------------------------------------------------------------------------------------------------ the merge
 
-    created = [
-        WarningItem(
-            kind=kind, reason=c.reason, subject_key=c.subject_key, period=c.period, region=county,
-            person_id=c.person_id, household_id=c.household_id, hospital_id=c.hospital_id, case_id=c.case_id,
-            batch_id=c.batch_id, claim_id=c.claim_id, figures=c.figures, amount=c.amount, first_seen_on=day,
-            last_seen_on=day, verify_due_on=due.due_on if due else None,
-            verify_due_provisional=due.provisional if due else False)
-        for c in (by_key[key] for key in new)]
-    for start in range(0, len(created), CHUNK):
-        bulk_create_with_history(created[start:start + CHUNK], WarningItem, batch_size=CHUNK,
-                                 default_change_reason="warning run")
-    if created:
-        # bulk_create_with_history does not return ids on every backend; read them back by the unique key.
-        ids = {(i.reason, i.subject_key, i.period): i for i in WarningItem.objects.filter(
-            kind=kind, region=county, first_seen_on=day, period__in=periods)}
-        created = [ids[key] for key in new]
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
 
-    evidence: list[WarningEvidence] = [
-        WarningEvidence(item=item, run=run, data_date=day, figures=item.figures) for item in created]
-    still, returned, changed, gone = [], [], [], []
-    for key, item in existing.items():
-        candidate = by_key.get(key)
-        if candidate is None:
-            if item.cause_gone_on is None:
-                item.cause_gone_on = day
-                gone.append(item)
-                evidence.append(WarningEvidence(item=item, run=run, data_date=day, figures=item.figures,
-                                                cause_gone=True))
+
+def _history_insert(*, select_from: str, overrides: dict[str, str]) -> str:
+    """INSERT … SELECT of history rows shaped as django-simple-history writes them, from the items `w` of
+    `select_from`; `overrides` gives a column's value as SQL (the value after the night's change)."""
+    history = WarningItem.history.model
+    columns, values = [], []
+    for f in history._meta.concrete_fields:
+        if f.attname == "history_id":
             continue
-        still.append(item.pk)
-        came_back = item.cause_gone_on is not None
-        if came_back:
-            item.cause_gone_on = None
-            returned.append(item)
-        if came_back or item.figures != candidate.figures:
-            item.figures, item.amount = candidate.figures, candidate.amount
-            changed.append(item)
-            evidence.append(WarningEvidence(item=item, run=run, data_date=day, figures=candidate.figures))
+        columns.append(_q(f.column))
+        if f.attname == "history_date":
+            values.append("%(now)s")
+        elif f.attname == "history_change_reason":
+            values.append("%(reason)s")
+        elif f.attname == "history_type":
+            values.append("%(history_type)s")
+        elif f.attname == "history_user_id":
+            values.append("NULL")
+        elif f.attname in overrides:
+            values.append(overrides[f.attname])
+        else:
+            values.append(f"w.{_q(f.column)}")
+    return (f"INSERT INTO {_q(history._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 - identifiers from the models, values are parameters
+            f"SELECT {', '.join(values)} FROM {select_from}")
 
-    if gone or returned:
-        bulk_update_with_history(gone + returned, WarningItem, ["cause_gone_on"], batch_size=CHUNK,
-                                 default_change_reason="warning run")
-    if changed:
-        WarningItem.objects.bulk_update(changed, ["figures", "amount"], batch_size=CHUNK)
-    for start in range(0, len(still), CHUNK):
-        WarningItem.objects.filter(pk__in=still[start:start + CHUNK]).update(last_seen_on=day)
-    if evidence:
-        WarningEvidence.objects.bulk_create(
-            evidence, batch_size=CHUNK, update_conflicts=True, unique_fields=["item", "data_date"],
-            update_fields=["figures", "cause_gone", "run"])
-    return len(created), len(still), len(gone)
+
+def merge_items(*, part: RunPart, run: NightRun) -> tuple[int, int, int]:
+    """Merge the county's staged candidates into its items, set-based: (new, still present, cause gone)."""
+    item, staged = WarningItem._meta.db_table, NightCandidate._meta.db_table
+    evidence = WarningEvidence._meta.db_table
+    day = run.data_date
+    params = {"run": run.pk, "kind": part.kind, "region": part.region_id, "day": day, "now": timezone.now(),
+              "reason": CHANGE_REASON, "true": True, "false": False}
+    mine = "s.run_id = %(run)s AND s.kind = %(kind)s AND s.region_id = %(region)s"
+    key = ("w.kind = s.kind AND w.reason = s.reason AND w.subject_key = s.subject_key "
+           "AND w.period = s.period")
+    upsert_evidence = ("ON CONFLICT (item_id, data_date) DO UPDATE SET figures = excluded.figures, "
+                       "cause_gone = excluded.cause_gone, run_id = excluded.run_id")
+    with connection.cursor() as cursor:
+        def run_sql(sql: str, **extra) -> int:
+            cursor.execute(sql, {**params, **extra})
+            return cursor.rowcount
+
+        # 1. Which candidates are items already (of any night, of this county or — a person who moved — another).
+        run_sql(f"UPDATE {staged} SET item_id = (SELECT w.id FROM {item} w WHERE {key.replace('s.', staged + '.')}) "  # noqa: S608 - identifiers from the models, values are parameters
+                f"WHERE {mine.replace('s.', staged + '.')}")
+
+        # 2. The new ones become items, due for verification after the policy's working days.
+        new_count = NightCandidate.objects.filter(run=run, kind=part.kind, region_id=part.region_id,
+                                                  item_id__isnull=True).count()
+        if new_count:
+            county = Region.objects.get(pk=part.region_id)
+            days = _verify_days(county, day)
+            due = deadline_after(day, days) if days else None
+            copied = ("kind", "reason", "subject_key", "period", "region_id", "person_id", "household_id",
+                      "hospital_id", "case_id", "batch_id", "claim_id", "figures", "amount")
+            constants = {"first_seen_on": "%(day)s", "last_seen_on": "%(day)s", "verify_due_on": "%(due_on)s",
+                         "verify_due_provisional": "%(provisional)s"}
+            columns, values, defaults = [], [], {}
+            for f in WarningItem._meta.concrete_fields:
+                if f.primary_key:
+                    continue
+                columns.append(_q(f.column))
+                if f.attname in copied:
+                    values.append(f"s.{_q(f.attname)}")
+                elif f.attname in constants:
+                    values.append(constants[f.attname])
+                else:
+                    defaults[f"d_{f.attname}"] = f.get_default()
+                    values.append(f"%(d_{f.attname})s")
+            run_sql(f"INSERT INTO {item} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {staged} s "  # noqa: S608 - identifiers from the models, values are parameters
+                    f"WHERE {mine} AND s.item_id IS NULL ORDER BY s.id "
+                    f"ON CONFLICT (kind, reason, subject_key, period) DO NOTHING",
+                    due_on=due.due_on if due else None, provisional=bool(due and due.provisional), **defaults)
+            new_count = run_sql(
+                f"UPDATE {staged} SET is_new = %(true)s, item_id = (SELECT w.id FROM {item} w "  # noqa: S608 - identifiers from the models, values are parameters
+                f"WHERE {key.replace('s.', staged + '.')}) WHERE {mine.replace('s.', staged + '.')} "
+                f"AND item_id IS NULL")
+            run_sql(_history_insert(
+                select_from=f"{item} w JOIN {staged} s ON s.item_id = w.id WHERE {mine} AND s.is_new = %(true)s",
+                overrides={}), history_type="+")
+            run_sql(f"INSERT INTO {evidence} (item_id, run_id, data_date, figures, cause_gone) "  # noqa: S608 - identifiers from the models, values are parameters
+                    f"SELECT s.item_id, %(run)s, %(day)s, s.figures, %(false)s FROM {staged} s "
+                    f"WHERE {mine} AND s.is_new = %(true)s {upsert_evidence}")
+
+        # 3. Items still present: evidence where the figures changed or the cause came back, history where it
+        # came back, then the night's figures and date on every one of them.
+        changed = (f"{staged} s JOIN {item} w ON w.id = s.item_id WHERE {mine} AND s.is_new = %(false)s "
+                   f"AND (w.cause_gone_on IS NOT NULL OR w.figures <> s.figures)")
+        run_sql(f"INSERT INTO {evidence} (item_id, run_id, data_date, figures, cause_gone) "  # noqa: S608 - identifiers from the models, values are parameters
+                f"SELECT s.item_id, %(run)s, %(day)s, s.figures, %(false)s FROM {changed} {upsert_evidence}")
+        run_sql(_history_insert(
+            select_from=f"{item} w JOIN {staged} s ON s.item_id = w.id WHERE {mine} AND s.is_new = %(false)s "
+                        f"AND w.cause_gone_on IS NOT NULL",
+            overrides={"cause_gone_on": "NULL"}), history_type="~")
+        still = run_sql(
+            f"UPDATE {item} SET figures = s.figures, amount = s.amount, cause_gone_on = NULL, "  # noqa: S608 - identifiers from the models, values are parameters
+            f"last_seen_on = %(day)s FROM {staged} s WHERE s.item_id = {item}.id AND {mine} "
+            f"AND s.is_new = %(false)s")
+
+        # 4. The county's items of this list that tonight did not find: cause gone (kept, not deleted).
+        gone = (f"{item} w WHERE w.kind = %(kind)s AND w.region_id = %(region)s AND w.cause_gone_on IS NULL "  # noqa: S608 - identifiers from the models, values are parameters
+                f"AND NOT EXISTS (SELECT 1 FROM {staged} s WHERE s.run_id = %(run)s AND s.kind = %(kind)s "
+                f"AND s.item_id = w.id)")
+        run_sql(f"INSERT INTO {evidence} (item_id, run_id, data_date, figures, cause_gone) "  # noqa: S608 - identifiers from the models, values are parameters
+                f"SELECT w.id, %(run)s, %(day)s, w.figures, %(true)s FROM {gone} {upsert_evidence}")
+        run_sql(_history_insert(select_from=gone, overrides={"cause_gone_on": "%(day)s"}), history_type="~")
+        gone_count = run_sql(
+            f"UPDATE {item} SET cause_gone_on = %(day)s WHERE id IN (SELECT w.id FROM {gone})")  # noqa: S608 - identifiers from the models, values are parameters
+    return new_count, still, gone_count

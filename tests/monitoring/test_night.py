@@ -84,7 +84,7 @@ def test_the_database_refuses_a_duplicate_item(world):
 def test_a_part_killed_half_way_is_computed_again_when_redelivered(world):
     run = night.start_night(region=world["a"], day=NIGHT, kinds=[ListKind.HIGH_COST])
     part = run.parts.get()
-    with mock.patch.object(night, "bulk_create_with_history", side_effect=RuntimeError("worker killed")), \
+    with mock.patch.object(night, "_history_insert", side_effect=RuntimeError("worker killed")), \
             pytest.raises(RuntimeError):
         night.compute_part(part_id=part.pk)
     part.refresh_from_db()
