@@ -12,6 +12,7 @@ urlpatterns = [
     path("applications/<int:pk>/", views.application_detail_view, name="application_detail"),
     path("applications/<int:pk>/slip/", views.application_slip_view, name="application_slip"),
     path("scans/<slug:kind>/<int:pk>/", views.scan_view, name="scan"),
+    path("cases/meetings/<int:pk>/attachment/", views.meeting_attachment_view, name="meeting_attachment"),
     path("applications/<int:pk>/<slug:action>/", views.application_action_view, name="application_action"),
     path("cases/", views.case_queue_view, name="case_queue"),
     path("cases/open/", views.open_case_view, name="open_case"),

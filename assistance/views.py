@@ -35,7 +35,7 @@ from . import rules
 from .exports import ApplicationExportResource, SpecialAidCaseExportResource
 from .filters import ApplicationQueueFilter, SpecialAidQueueFilter
 from .forms import APPLICATION_FORMS, CASE_FORMS, OpenCaseForm, RegisterApplicationForm
-from .models import Application, DeclaredAsset, DeclaredIncome, OutsideCost, SpecialAidCase
+from .models import Application, DeclaredAsset, DeclaredIncome, OutsideCost, SpecialAidCase, SpecialAidMeeting
 from .models.choices import ApplicationState, CaseState
 from .queues import application_due_conditions, application_queue, special_aid_queue
 from .selectors import claim_lines_in_period
@@ -280,7 +280,21 @@ def scan_view(request, kind, pk):
         raise Http404
     model, permission = SCAN_MODELS[kind]
     _require(request, permission)
-    row = get_object_or_404(scope_queryset(model.objects.all(), request.user), pk=pk)
+    return _attachment_response(get_object_or_404(scope_queryset(model.objects.all(), request.user), pk=pk))
+
+
+@staff_member_required
+def meeting_attachment_view(request, pk):
+    """A deliberation meeting's attachment (minutes, sign-in sheet), for users who may see the case's region."""
+    _require(request, "assistance.view_specialaidcase")
+    _require(request, "assistance.view_specialaidmeeting")
+    return _attachment_response(
+        get_object_or_404(scope_queryset(SpecialAidMeeting.objects.all(), request.user), pk=pk))
+
+
+def _attachment_response(row):
+    # Files under MEDIA_ROOT are never served by URL (MEDIA_URL is mounted only under DEBUG): every download passes
+    # the region scope of the row that holds it.
     if not row.attachment:
         raise Http404
     try:

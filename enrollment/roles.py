@@ -394,6 +394,7 @@ VIEW_PERMISSIONS: dict[str, tuple[str, str | None]] = {
     "assistance:application_action": ("assistance.view_application", "assistance.application"),
     # The walk opens the outside receipts' scans; incomes' and assets' scans are the same view, tested on their own.
     "assistance:scan": ("assistance.view_application", "assistance.outsidecost"),
+    "assistance:meeting_attachment": ("assistance.view_specialaidmeeting", "assistance.specialaidmeeting"),
     "assistance:case_queue": ("assistance.view_specialaidcase", None),
     "assistance:open_case": ("assistance.open_special_aid", None),
     "assistance:case_detail": ("assistance.view_specialaidcase", "assistance.specialaidcase"),

@@ -104,3 +104,28 @@ def test_the_register_page_offers_the_scan_fields(client, world):
     assert 'enctype="multipart/form-data"' in text
     for name in ("income_scan_1", "asset_scan_1", "scan_1"):
         assert f'name="{name}"' in text
+
+
+def test_meeting_attachments_are_served_to_the_case_region_only(client, world, regions):
+    from django.core.files.base import ContentFile
+
+    from assistance.models import SpecialAidCase, SpecialAidMeeting
+
+    from .factories import assistance_policy  # noqa: F401 (the world fixture loaded the policy)
+
+    patient = member(make_household(regions["a"], number="H-A-2"), regions["a"], codes=(), years=YEARS,
+                     name="会商对象", id_number="522701197001010011")
+    case = SpecialAidCase.objects.create(
+        number="SA-T-1", person=patient, region=regions["a"], policy=Application._meta.get_field("policy")
+        .related_model.objects.first(), opened_on=TODAY, opened_by=world["clerk"], opening_unit="乡镇")
+    meeting = SpecialAidMeeting.objects.create(
+        case=case, held_on=TODAY, participants="乡村振兴局、卫健局", minutes="同意", recorded_by=world["clerk"],
+        attachment=ContentFile(PDF, name="会议纪要.pdf"))
+    url = reverse("assistance:meeting_attachment", args=[meeting.pk])
+    client.force_login(world["rural"])
+    response = client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    detail = client.get(reverse("assistance:case_detail", args=[case.pk])).content.decode()
+    assert url in detail and "/media/" not in detail
+    client.force_login(world["clerk_b"])
+    assert client.get(url).status_code == 404

@@ -26,7 +26,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from assistance.models import Application, AssistancePolicy, OutsideCost, SpecialAidCase
+from assistance.models import Application, AssistancePolicy, OutsideCost, SpecialAidCase, SpecialAidMeeting
 from claims.models import CalendarDay, CalendarYear, EligibilityLookup, HospitalStaff, SettlementCorrection
 from claims.models.calendar import DayKind
 from claims.models.claims import ClaimSource
@@ -147,6 +147,9 @@ def _side(world: World, side: str, regions) -> None:
             kind=ListKind.HIGH_COST, reason=Reason.RELAPSE_PERSON, subject_key=f"walk-{side}", period=2026,
             region=region, first_seen_on=later, last_seen_on=later, person=patient),
     }
+    rows["assistance.specialaidmeeting"] = SpecialAidMeeting.objects.create(
+        case=rows["assistance.specialaidcase"], held_on=later, participants="walk", minutes="walk", recorded_by=clerk,
+        attachment=ContentFile(b"%PDF-1.4 walk\n", name=f"walk-meeting-{side}.pdf"))
     for label, row in rows.items():
         world.rows.setdefault(label, {})[side] = row
 
