@@ -9,18 +9,28 @@ Needs a database filled by ``manage.py seed_demo --persons N`` (see bench/README
     .venv/bin/python bench/bench_eligibility.py [--clients 32] [--requests 20000] [--seconds 60] [--workers 3]
 
 The script links a benchmark hospital user (its rate limit raised for the run through ELIGIBILITY_RATE_LIMIT),
-starts gunicorn on 127.0.0.1:8102 with an access log, drives it with a small threaded load generator bounded in
-requests and time (one new connection per request: gunicorn's sync workers close each one), stops it, and checks
-that no ID number reached the access log.
+starts gunicorn on 127.0.0.1:8102 with an access log, drives it with ``wrk`` (C, epoll: the load generator must not
+be the bottleneck on two shared cores; a Lua script sends the POST bodies, session and CSRF cookies and prints
+req/s, p50, p99 and errors) or, without /usr/bin/wrk or with ``--generator python``, a small threaded Python load
+generator (one new connection per request), stops it, and checks that no ID number reached the access log.
+
+``--profile N`` instead runs N look-ups in this process through config.wsgi.application (the WSGI entry gunicorn
+loads: the whole middleware stack) under cProfile, timed by process CPU, and prints where the CPU goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
+import io
+import json
 import os
+import pstats
 import random
+import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -102,10 +112,13 @@ def queries_of_one_look_up(session: str, csrf: str, number: str, day: str) -> li
     return [query["sql"] for query in captured.captured_queries]
 
 
+SERVER_ENV = {"DEBUG": "0", "ALLOWED_HOSTS": HOST, "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
+              "CSRF_COOKIE_SECURE": "0", "ELIGIBILITY_RATE_LIMIT": "100000000/m", "LOG_LEVEL": "WARNING"}
+
+
 def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int = 1) -> subprocess.Popen:
     env = {
-        **os.environ, "DEBUG": "0", "ALLOWED_HOSTS": HOST, "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0", "ELIGIBILITY_RATE_LIMIT": "100000000/m", "LOG_LEVEL": "WARNING",
+        **os.environ, **SERVER_ENV,
         "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-local-development-only"),
     }
     if cache_url:
@@ -220,6 +233,88 @@ def sql_call(numbers: list[str], day: str):
     return call
 
 
+# wrk's request() builds each POST from the sampled numbers (passed after "--"); done() prints the figures as JSON
+# on one line. Every non-2xx answer is an error: every sampled number is on file, so each look-up answers 200.
+WRK_SCRIPT = r"""
+local numbers, day, i = {}, "", 0
+function init(args)
+  day = args[2]
+  for line in io.lines(args[1]) do numbers[#numbers + 1] = line end
+  i = math.random(#numbers)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  wrk.headers["X-CSRFToken"] = args[3]
+  wrk.headers["Cookie"] = "sessionid=" .. args[4] .. "; csrftoken=" .. args[3]
+end
+function request()
+  i = i % #numbers + 1
+  return wrk.format(nil, nil, nil, "id_number=" .. numbers[i] .. "&date=" .. day)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %d, "us": %d, "p50": %d, "p95": %d, "p99": %d, "max": %d, ' ..
+    '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n', summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def run_wrk(*, clients: int, seconds: float, threads: int, session: str, csrf: str, numbers: list[str],
+            day: str) -> dict:
+    work = ROOT / "var" / "bench-eligibility-wrk"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "numbers.txt").write_text("\n".join(numbers) + "\n")
+    (work / "post.lua").write_text(WRK_SCRIPT)
+    command = ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{int(seconds)}s", "--timeout", "10s",
+               "-s", str(work / "post.lua"), f"http://{HOST}:{PORT}{API}", "--",
+               str(work / "numbers.txt"), day, csrf, session]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"^WRK (\{.*\})$", output, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"wrk printed no figures:\n{output}")
+    figures = json.loads(match.group(1))
+    errors = {name: figures[name] for name in ("connect", "read", "write", "status", "timeout") if figures[name]}
+    seconds_run = figures["us"] / 1e6
+    return {"requests": figures["requests"], "seconds": seconds_run, "rps": figures["requests"] / seconds_run,
+            "p50": figures["p50"] / 1000, "p95": figures["p95"] / 1000, "p99": figures["p99"] / 1000,
+            "mean": None, "errors": errors}
+
+
+def profile_in_process(session: str, csrf: str, numbers: list[str], day: str, count: int) -> None:
+    """`count` look-ups through the WSGI application in this process, timed by CPU, then under cProfile."""
+    os.environ.update(SERVER_ENV)
+    from django.conf import settings
+
+    from config.wsgi import application
+
+    settings.ELIGIBILITY_RATE_LIMIT = SERVER_ENV["ELIGIBILITY_RATE_LIMIT"]
+
+    def call(n: int) -> str:
+        body = urlencode({"id_number": numbers[n % len(numbers)], "date": day}).encode()
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": API, "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": HOST,
+            "SERVER_PORT": str(PORT), "HTTP_HOST": HOST, "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": HOST,
+            "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+            "HTTP_X_CSRFTOKEN": csrf, "HTTP_COOKIE": f"sessionid={session}; csrftoken={csrf}",
+            "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False}
+        status = []
+        b"".join(application(environ, lambda code, headers, exc_info=None: status.append(code)))
+        return status[0]
+
+    for n in range(200):  # warm the session, access and policy caches and the prepared statements
+        assert call(n).startswith(("200", "404")), call(n)
+    started = time.process_time()
+    for n in range(count):
+        call(n)
+    print(f"CPU per look-up in process (WSGI, all middleware, no gunicorn): "
+          f"{(time.process_time() - started) / count * 1000:.2f} ms over {count}")
+    profiler = cProfile.Profile(time.process_time)
+    profiler.runcall(lambda: [call(n) for n in range(count)])
+    pstats.Stats(profiler).strip_dirs().sort_stats("cumulative").print_stats(35)
+
+
 def workers_cpu_seconds(server: subprocess.Popen) -> float:
     """CPU time (user + system) the server's worker processes have used: a figure the machine's load does not
     inflate the way wall time is inflated when other processes share the cores."""
@@ -233,7 +328,7 @@ def workers_cpu_seconds(server: subprocess.Popen) -> float:
 
 
 def show(label: str, figures: dict) -> None:
-    print(f"{label:<44} {figures['requests']:>7} req in {figures['seconds']:5.1f} s  {figures['rps']:7.0f} req/s  "
+    print(f"{label:<48} {figures['requests']:>7} req in {figures['seconds']:5.1f} s  {figures['rps']:7.0f} req/s  "
           f"p50 {figures['p50']:6.1f} ms  p95 {figures['p95']:6.1f} ms  p99 {figures['p99']:6.1f} ms  "
           f"errors {sum(figures['errors'].values())} {figures['errors'] or ''}")
 
@@ -247,6 +342,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread) ; 1: sync workers")
     parser.add_argument("--sample", type=int, default=5_000, help="distinct ID numbers to look up")
     parser.add_argument("--cache-url", default="", help="CACHE_URL for the server (default: per-process memory)")
+    parser.add_argument("--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile N look-ups in this process instead of running the server")
     args = parser.parse_args()
 
     setup_django()
@@ -261,8 +360,11 @@ def main() -> None:
     sql = queries_of_one_look_up(session, csrf, numbers[0], day)
     print(f"queries per look-up (warm session and policy caches): {len(sql)}")
     for statement in sql:
-        print("   ", statement[:150])
+        print("   ", (statement or "(a prepared statement: its text is not captured)")[:150])
     connection.close()
+    if args.profile:
+        profile_in_process(session, csrf, numbers, day, args.profile)
+        return
 
     access_log = ROOT / "var" / "bench-eligibility-access.log"
     access_log.parent.mkdir(exist_ok=True)
@@ -272,8 +374,13 @@ def main() -> None:
         Load(clients=args.clients, requests=min(600, args.requests), seconds=20,
              call=http_call(session, csrf, numbers, day)).run()  # warm each worker's caches and connections
         cpu_before = workers_cpu_seconds(server)
-        web = Load(clients=args.clients, requests=args.requests, seconds=args.seconds,
-                   call=http_call(session, csrf, numbers, day)).run()
+        load_before = os.getloadavg()[0]
+        if args.generator == "wrk":
+            web = run_wrk(clients=args.clients, seconds=args.seconds, threads=args.wrk_threads, session=session,
+                          csrf=csrf, numbers=numbers, day=day)
+        else:
+            web = Load(clients=args.clients, requests=args.requests, seconds=args.seconds,
+                       call=http_call(session, csrf, numbers, day)).run()
         web_cpu_ms = (workers_cpu_seconds(server) - cpu_before) / web["requests"] * 1000
     finally:
         server.terminate()
@@ -282,15 +389,15 @@ def main() -> None:
     raw = Load(clients=args.clients, requests=args.requests, seconds=args.seconds, call=sql_call(numbers, day)).run()
 
     print()
-    kind = f"{args.threads} threads each" if args.threads > 1 else "sync"
-    show(f"gunicorn {args.workers} workers ({kind}), {args.clients} clients", web)
+    kind = f"gthread × {args.threads}" if args.threads > 1 else "sync"
+    show(f"gunicorn {args.workers} workers ({kind}), {args.clients} clients, {args.generator}", web)
     show(f"raw SQL, one statement, {args.clients} clients", raw)
     log = access_log.read_text()
     leaked = sum(1 for number in numbers if number in log)
     print(f"access log: {log.count(chr(10))} lines, ID numbers found in it: {leaked}")
     target = web["rps"] >= 500 and web["p99"] < 50 and not web["errors"]
     print(f"target ≥ 500 req/s, p99 < 50 ms, no errors: {'met' if target else 'NOT met'}; "
-          f"load average after the run {os.getloadavg()[0]:.1f}")
+          f"load average before the run {load_before:.1f}, after {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -291,28 +291,37 @@ def look_up_for_hospital(access: HospitalAccess, *, raw_id: str, raw_date: str) 
         return _refused(400, error.messages[0], field="date")
     # What was asked is recorded as typed, less control characters (PostgreSQL refuses a NUL in text).
     asked = "".join(ch if ch.isprintable() else "\ufffd" for ch in raw_id)[:24]
-    record = EligibilityLookup(user_id=access.user_id, hospital_id=access.hospital_id,
-                               region_id=access.hospital_region_id, id_number=asked, on_date=on_date)
-    hospital = Hospital(pk=access.hospital_id, region_id=access.hospital_region_id,
-                        in_county=access.hospital_in_county)
+    record = {"user_id": access.user_id, "hospital_id": access.hospital_id, "region_id": access.hospital_region_id,
+              "on_date": on_date}
     try:
-        result = eligibility(id_number=raw_id, on_date=on_date, hospital=hospital)
+        result = eligibility(id_number=raw_id, on_date=on_date, hospital=_hospital_of(access))
     except ValidationError as error:
-        record.outcome = LookupOutcome.INVALID
-        record.save()
+        standing_sql.record_lookup(**record, id_number=asked, outcome=LookupOutcome.INVALID)
         return _refused(400, error.messages[0], field="id_number")
-    _record_result(record, result)
     if result is None:
+        standing_sql.record_lookup(**record, id_number=asked, outcome=LookupOutcome.NOT_FOUND)
         return HospitalAnswer(404, {"found": False, "message": gettext("No person with this ID number is on file.")})
+    standing_sql.record_lookup(**record, **_recorded_result(result))
     return HospitalAnswer(200, eligibility_json(result), result=result)
+
+
+@lru_cache(maxsize=256)
+def _hospital_of(access: HospitalAccess) -> Hospital:
+    """The hospital as far as the look-up needs it (id, region, in the county), one unsaved instance per access."""
+    return Hospital(pk=access.hospital_id, region_id=access.hospital_region_id, in_county=access.hospital_in_county)
+
+
+def _recorded_result(result: Eligibility) -> dict:
+    return {"id_number": result.person.id_number,
+            "outcome": LookupOutcome.INSURED if result.insured else LookupOutcome.NOT_INSURED,
+            "categories": ",".join(category.code for category in result.categories)[:200],
+            "no_deposit": result.no_deposit}
 
 
 def _record_result(record: EligibilityLookup, result: Eligibility | None) -> None:
     if result is not None:
-        record.id_number = result.person.id_number
-        record.outcome = LookupOutcome.INSURED if result.insured else LookupOutcome.NOT_INSURED
-        record.categories = ",".join(category.code for category in result.categories)[:200]
-        record.no_deposit = result.no_deposit
+        for name, value in _recorded_result(result).items():
+            setattr(record, name, value)
     else:
         record.outcome = LookupOutcome.NOT_FOUND
     record.save()

@@ -1,24 +1,34 @@
-"""A person's standing on a date in one SQL statement: the hospital look-up's hot path (issue 10 §5).
+"""The hospital look-up's two statements (issue 10 §5): a person's standing on a date, and the look-up's record.
 
 The ORM path (``selectors.eligibility`` + ``selectors.year_to_date``) takes four statements, and compiling them
 costs more CPU than PostgreSQL spends answering; hospitals ask hundreds of times a second. This statement reads
 the same rows under the same rules — the insured ledger row whose coverage holds the date (one per person and plan
 year), the identities valid on the date in the order ``Eligibility.identities`` promises, the year's payment lines
 by layer — and tests/claims/test_eligibility_fast_path.py pins it to the ORM path on varied people.
+
+On PostgreSQL both statements are prepared once per database connection (server-side binding): planning the
+read cost PostgreSQL 2.7 ms of every 3.7 ms it spent on it (bench/README.md), on the same two cores as the web
+workers. Django leaves psycopg's automatic preparation off (``prepare_threshold``: poolers in transaction mode
+lose prepared statements), so only these two statements are prepared, through Django's own cursor wrapper (query
+capture, execute wrappers and error translation still apply). Behind PgBouncer in transaction mode set
+``ELIGIBILITY_PREPARED_STATEMENTS=0``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from enrollment.models import Enrollment, Identity, IdentityCategory, Person
 from enrollment.models.ledger import EnrollmentStatus
 
-from .models import PaymentLine
+from .models import EligibilityLookup, PaymentLine
 from .models.choices import Layer
 
 _ZERO = Decimal("0.00")
@@ -51,6 +61,44 @@ ORDER BY c.sort_order, c.code, i.valid_from DESC, i.id DESC
 
 
 _STATEMENT: str | None = None
+_INSERT: str | None = None
+_RECORD_FIELDS = ("at", "user", "hospital", "region", "id_number", "on_date", "outcome", "categories", "no_deposit")
+
+
+def _insert_sql() -> str:
+    meta = EligibilityLookup._meta
+    columns = ", ".join(meta.get_field(name).column for name in _RECORD_FIELDS)
+    values = ", ".join(f"%({name})s" for name in _RECORD_FIELDS)
+    return f"INSERT INTO {meta.db_table} ({columns}) VALUES ({values})"  # noqa: S608 - names from the model
+
+
+def _cursor():
+    """A cursor whose statements PostgreSQL prepares once per connection; Django's plain cursor elsewhere."""
+    if connection.vendor != "postgresql" or not settings.ELIGIBILITY_PREPARED_STATEMENTS:
+        return connection.cursor()
+    # What connection.cursor() does (health check, connect, wrap), with a server-side-binding cursor.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django's None turns preparing off on the connection, even when asked for. A threshold never reached
+        # prepares only what asks for it: these statements. Django's own cursors bind client-side and never
+        # prepare (psycopg's ClientCursor), so nothing else changes.
+        raw.prepare_threshold = sys.maxsize
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(_PreparedCursor(raw))
+
+
+try:
+    import psycopg
+
+    class _PreparedCursor(psycopg.Cursor):
+        """Django's wrapper calls execute(sql, params); prepared whatever the connection's threshold says."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+except ImportError:  # SQLite-only installs: _cursor() never reaches it
+    _PreparedCursor = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +124,7 @@ def standing(number: str, on_date: dt.date) -> Standing | None:
     global _STATEMENT
     if _STATEMENT is None:
         _STATEMENT = _sql()
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(_STATEMENT, {"number": number, "day": on_date, "year": on_date.year})
         rows = cursor.fetchall()
     if not rows:
@@ -91,3 +139,17 @@ def standing(number: str, on_date: dt.date) -> Standing | None:
     categories = tuple(dict.fromkeys(row[12] for row in rows if row[12] is not None))
     return Standing(person=person, enrollment=enrollment, category_ids=categories, basic_paid=_money(first[9]),
                     critical_paid=_money(first[10]), assistance_paid=_money(first[11]))
+
+
+def record_lookup(*, user_id: int, hospital_id: int | None, region_id: int | None, id_number: str,
+                  on_date: dt.date | None, outcome: str, categories: str = "", no_deposit: bool | None = None) -> None:
+    """Write one EligibilityLookup row as one prepared INSERT (the model's save() builds and compiles the same
+    INSERT in Python on every look-up). Append-only: this module never updates or deletes the table."""
+    global _INSERT
+    if _INSERT is None:
+        _INSERT = _insert_sql()
+    row = {"at": timezone.now(), "user": user_id, "hospital": hospital_id, "region": region_id,
+           "id_number": id_number, "on_date": on_date, "outcome": outcome, "categories": categories,
+           "no_deposit": no_deposit}
+    with _cursor() as cursor:
+        cursor.execute(_INSERT, row)

@@ -69,6 +69,8 @@ DEMO_SEEDERS: list[str] = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # POST /api/eligibility/ takes a shorter path from here: only the middleware that protect it (claims/api_path.py).
+    "claims.api_path.EligibilityApiMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -235,3 +237,6 @@ SESSION_ENGINE = os.environ.get("SESSION_ENGINE", "django.contrib.sessions.backe
 # --- Hospital portal ---
 # Eligibility look-ups a user may make (count/s, m, h or d): a hospital admits patients, it does not sweep ID numbers.
 ELIGIBILITY_RATE_LIMIT = os.environ.get("ELIGIBILITY_RATE_LIMIT", "60/m")
+# The look-up's two statements are prepared once per database connection (claims/standing_sql.py); turn off behind
+# a pooler in transaction mode (PgBouncer), which does not keep prepared statements between transactions.
+ELIGIBILITY_PREPARED_STATEMENTS = env_bool("ELIGIBILITY_PREPARED_STATEMENTS", True)
