@@ -8,8 +8,10 @@ The table changes a few times a year and is read on every deadline computation, 
   service, shell) bumps it through the signals below, so with a shared cache (Redis) every process rebuilds at
   its next read; with the default per-process cache the other processes catch up within the TTL.
 
-A change also schedules :func:`claims.services.calendar.recompute_open_deadlines` once per committed transaction
-(deadlines that depended on an edited day, and provisional ones of a year just loaded, are recomputed).
+A change also schedules the recompute of open deadlines once per committed transaction (deadlines that depended on
+an edited day, and provisional ones of a year just loaded, are recomputed): the services' own
+:func:`claims.services.calendar.recompute_open_deadlines`, handed in by ``ClaimsConfig.ready`` through
+:func:`recompute_after_changes` because the services import this module.
 ``load_year`` / ``seed_calendar`` write many rows under :func:`calendar_signals_suppressed` and recompute once.
 
 Tests that change the calendar and roll back must call :func:`invalidate_calendar` afterwards (a rollback sends
@@ -21,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -38,6 +40,7 @@ __all__ = [
     "deadline_after",
     "invalidate_calendar",
     "load_work_calendar",
+    "recompute_after_changes",
     "work_calendar",
 ]
 
@@ -46,6 +49,7 @@ _lock = threading.Lock()
 # (version seen in the shared cache, monotonic expiry, calendar)
 _cached: tuple[object, float, WorkCalendar] | None = None
 _local = threading.local()
+_recompute: Callable[[], object] | None = None  # what a committed change runs (recompute_after_changes)
 
 
 def _ttl() -> float:
@@ -98,6 +102,12 @@ def calendar_signals_suppressed() -> Iterator[None]:
         _local.suppressed -= 1
 
 
+def recompute_after_changes(recompute: Callable[[], object]) -> None:
+    """Run `recompute()` once after each transaction that changed the calendar (the open deadlines' recompute)."""
+    global _recompute
+    _recompute = recompute
+
+
 def _schedule_recompute() -> None:
     # Every change schedules a callback; after commit the first one to run recomputes for all changes so far and
     # the others see they are covered. A callback discarded by a rolled-back savepoint leaves no flag behind.
@@ -107,10 +117,9 @@ def _schedule_recompute() -> None:
         if getattr(_local, "recomputed_generation", 0) >= generation:
             return
         _local.recomputed_generation = _local.generation
-        from claims.services.calendar import recompute_open_deadlines  # services import this module
-
         invalidate_calendar()  # other processes may have cached the old rows between the change and the commit
-        recompute_open_deadlines()
+        if _recompute is not None:
+            _recompute()
 
     # robust: the calendar edit is committed; a failed recompute is logged, not shown to the editor as a crash.
     transaction.on_commit(run, robust=True)
