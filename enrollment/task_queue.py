@@ -11,4 +11,8 @@ from django.db import transaction
 
 def start_after_commit(task_name: str, *args) -> None:
     """Send the task once the current transaction commits, so the worker finds the rows it is handed."""
-    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
+    def send():
+        current_app.tasks[task_name].delay(*args)
+
+    send.task_name = task_name  # which task a pending on_commit callback starts (tests count them)
+    transaction.on_commit(send)
