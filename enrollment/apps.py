@@ -27,9 +27,14 @@ class EnrollmentConfig(AppConfig):
     verbose_name = _("Enrollment ledger")
 
     def ready(self):
+        from . import tasks  # noqa: F401 (registers the tasks that services start by name, enrollment.task_queue)
+        from .imports.service import add_follow_up
         from .roles import sync_roles
+        from .services.ledger_runs import follow_up_import
 
         # Roles are (re)synced after every migrate so a fresh database, the test database and an upgraded one
         # all get the same groups and permissions without a manual step.
         post_migrate.connect(sync_roles, dispatch_uid="enrollment.sync_roles")
+        # The ledger follows the people and identities: a roster or identity import rebuilds the open plan years.
+        add_follow_up(follow_up_import)
 

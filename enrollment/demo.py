@@ -171,7 +171,6 @@ class _PlannedUser:
     username: str
     role: str
     region: Region
-    superuser: bool = False
 
 
 def _plan_users(region: Region) -> list[_PlannedUser]:
@@ -194,8 +193,14 @@ def _plan_users(region: Region) -> list[_PlannedUser]:
         _PlannedUser(f"approver_{main.code}", roles.APPROVER, main),
         _PlannedUser(f"head_{prefecture.code}", roles.HEAD, prefecture),
         _PlannedUser(f"liaison_{main.code}", roles.LIAISON, main),
-        _PlannedUser("admin", roles.ADMIN, province, superuser=True),
+        # The prefecture's account administrator: a role like any other, not a superuser (the demo needs none;
+        # `manage.py createsuperuser` makes one for operations).
+        _PlannedUser(f"admin_{prefecture.code}", roles.ADMIN, prefecture),
     ]
+    if province.pk != prefecture.pk:
+        # Shared reference data (the calendar, identity categories, the night's schedule) is changed at province
+        # level: a province head shows it.
+        planned.append(_PlannedUser(f"head_{province.code}", roles.HEAD, province))
     # Roles added by later apps (e.g. the hospital user of claims) get a login in the main county too; what
     # else they need (a hospital to work for) is their app's to add.
     planned_roles = {p.role for p in planned}
@@ -254,7 +259,7 @@ def ensure_demo_users(*, region: Region, password_file: Path) -> list[DemoLogin]
             password = UNKNOWN_PASSWORD
         user.is_staff = True
         user.is_active = True
-        user.is_superuser = plan.superuser
+        user.is_superuser = False  # every demo login shows its role's rights, nothing more
         user.save()
         if plan.role in groups:
             user.groups.add(groups[plan.role])
@@ -302,9 +307,12 @@ ROLE_TRIES = {
     roles.APPROVER: gettext_lazy(
         "re-review (复核) and pay cases; pay a batch's advance (one is overdue) and a final payment"),
     roles.HEAD: gettext_lazy(
-        "exempt a doubtful case from the clock, or lift an exemption; edit or close policy versions"),
+        "exempt a doubtful case from the clock, or lift an exemption; edit or close policy versions; at province "
+        "level also the working-day calendar and the night's schedule (周期性任务: when the warning lists run)"),
     roles.LIAISON: gettext_lazy("upload an identity file from 民政 or 乡村振兴"),
-    roles.ADMIN: gettext_lazy("users, their regions and roles; building a plan year's ledger"),
+    roles.ADMIN: gettext_lazy(
+        "accounts of the prefecture: users, their regions and roles, a hospital user's hospital, unlocking a "
+        "locked login (解除登录锁定), the login log — no business data"),
     roles.HOSPITAL: gettext_lazy("eligibility look-up (资格确认) for a patient's ID number"),
     roles.RURAL_DEPT: gettext_lazy("open a special aid case (一事一议) and give 乡村振兴's approval"),
     roles.HEALTH_DEPT: gettext_lazy("give 卫健's approval of a special aid case (一事一议)"),

@@ -6,7 +6,7 @@ is where the two units meet: ``0.75`` is 0.75 % in percent, but almost certainly
 seeds' policies is below 1 %, so such a value is refused with both readings named, never guessed.
 """
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -25,6 +25,20 @@ def percent_problem(value: Decimal) -> str | None:
         return _("%(value)s would be read as %(value)s %%; if %(percent)s %% is meant, write %(percent)s (ratios are "
                  "written in percent)") % {"value": f"{value:f}", "percent": f"{(value * HUNDRED).normalize():f}"}
     return None
+
+
+def format_percent(ratio) -> str:
+    """A ratio as people read it, without trailing zeros: 0.7000 → "70 %", 0.755 → "75.5 %", None → ""."""
+    if ratio is None or ratio == "":
+        return ""
+    try:
+        value = Decimal(str(ratio)) * HUNDRED
+    except InvalidOperation:
+        return str(ratio)
+    text = format(value.normalize(), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} %"
 
 
 class PercentField(forms.DecimalField):

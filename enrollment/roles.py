@@ -127,6 +127,15 @@ _MONITORING_HANDLE = {
     "monitoring.warningitem": "view change +handle_warningitem +export_warnings",
 }
 
+# When the nightly warning jobs run (django-celery-beat's database scheduler): heads read the night's task and its
+# crontab and, at province level (PROVINCE_WRITES: one schedule for every region), change when it runs and switch it
+# on or off. Which task runs, with what arguments, and the other schedule kinds stay with superusers (operations):
+# monitoring/admin_schedule.py shows heads only those fields.
+_NIGHT_SCHEDULE = {
+    "django_celery_beat.periodictask": "view change",
+    "django_celery_beat.crontabschedule": "view change",
+}
+
 # model -> space-separated actions (view/add/change/delete) or extra codenames prefixed with "+".
 ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
     CLERK: {
@@ -197,6 +206,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, str]] = {
         **_MONITORING_HANDLE,
         "monitoring.warningitem": "view change +handle_warningitem +export_warnings +run_warnings",
         "monitoring.monitoringpolicy": "view add change delete",
+        **_NIGHT_SCHEDULE,
     },
     LIAISON: {
         **_READ_REFERENCE,
@@ -254,6 +264,9 @@ ROLE_SCOPES: dict[str, str] = {
 
 # Shared by every region: readable by whoever has "view", written (add/change/delete/actions) at province level only.
 PROVINCE_WRITES = frozenset({
+    # The night's schedule (django-celery-beat) is one for the whole province.
+    "django_celery_beat.periodictask",
+    "django_celery_beat.crontabschedule",
     "claims.calendarday",
     "claims.calendaryear",
     "enrollment.identitycategory",
@@ -279,9 +292,7 @@ ADMIN_READ_ONLY = frozenset({
 # Registered in the admin for superusers (operations), given to no role: every staff page of theirs is 403.
 SUPERUSER_ONLY = frozenset({
     "django_celery_beat.clockedschedule",
-    "django_celery_beat.crontabschedule",
     "django_celery_beat.intervalschedule",
-    "django_celery_beat.periodictask",
     "django_celery_beat.solarschedule",
 })
 

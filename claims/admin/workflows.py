@@ -23,6 +23,7 @@ from enrollment.admin.base import (
     replace_id_column,
 )
 from enrollment.idnumbers import mask_bank_account
+from enrollment.percent import format_percent
 
 from ..models import HospitalBatch, ReimbursementCase
 from .claims import ClaimSearchMixin
@@ -49,7 +50,7 @@ class _ReadOnlyWorkflowAdmin(RegionScopedAdminMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    masked_fields: dict[str, str] = {}  # model field → the admin method that shows it masked
+    masked_fields: dict[str, str] = {}  # model field → the admin method that shows it (masked, or as a percent)
 
     def get_fields(self, request, obj=None):
         return [self.masked_fields.get(f.name, f.name) for f in self.model._meta.fields if f.name != "id"] + [
@@ -110,6 +111,7 @@ class ReimbursementCaseAdmin(ClaimSearchMixin, _ReadOnlyWorkflowAdmin):
 
 @admin.register(HospitalBatch)
 class HospitalBatchAdmin(_ReadOnlyWorkflowAdmin):
+    masked_fields = {"advance_ratio": "advance_percent"}  # shown as people read rates (70 %), not 0.7000
     list_display = ("number", "hospital", "period_start", "period_end", "received_on", "state", "declared_total",
                     "advance_due_on", "final_due_on", "page_link")
     list_select_related = ("hospital",)
@@ -120,3 +122,7 @@ class HospitalBatchAdmin(_ReadOnlyWorkflowAdmin):
     @admin.display(description=_("batch page"))
     def page_link(self, batch):
         return _page_link("claims:batch_detail", batch.pk)
+
+    @admin.display(description=HospitalBatch._meta.get_field("advance_ratio").verbose_name)
+    def advance_percent(self, batch):
+        return format_percent(batch.advance_ratio)

@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 
 from enrollment.models import IdentityCategory, PolicyVersion
 from enrollment.models.choices import FundingSource, Scheme
+from enrollment.percent import format_percent
 
 from .choices import DeductibleBasis, HospitalLevel, Layer, VisitType
 
@@ -126,7 +127,7 @@ class CriticalSegment(models.Model):
         constraints = [models.CheckConstraint(condition=Q(ratio__gte=0, ratio__lte=1), name="segment_ratio_range")]
 
     def __str__(self):
-        return f"≤{self.upper_bound or '∞'}: {self.ratio}"
+        return f"≤{self.upper_bound or '∞'}: {format_percent(self.ratio)}"
 
 
 #: CategoryTilt's limits: field → the choices its codes come from. An empty list means no limit.
@@ -223,7 +224,7 @@ class AssistanceBenefitRule(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.category} {self.ratio}"
+        return f"{self.category} {format_percent(self.ratio)}"
 
     def covers(self, visit_type: str) -> bool:
         return {

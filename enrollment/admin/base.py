@@ -20,6 +20,7 @@ from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from import_export.forms import SelectableFieldsExportForm
 
 from ..access_log import record_full_id_access
 from ..counting import BudgetedCountPaginator
@@ -506,9 +507,20 @@ def table_row_estimate(table: str, *, using: str = "default") -> int:
 
 # --- Export and import buttons ------------------------------------------------------------------------------------
 
+class ExportFieldsForm(SelectableFieldsExportForm):
+    """The export page lists the columns by their headers in the file (Chinese), not by attribute names that
+    django-import-export turns into English ("Birth Date (出生日期)")."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        return str(field.column_name) if field is not None and field.column_name else field_name
+
+
 class SafeExportMixin:
     """Exports in the formats that neutralise spreadsheet formulas, with the requesting user handed to the
     resource (it masks ID numbers and re-applies the region scope)."""
+
+    export_form_class = ExportFieldsForm
 
     to_encoding = "utf-8-sig"  # Excel on Chinese Windows reads a CSV as GBK unless it starts with a BOM
 
@@ -523,6 +535,12 @@ class SafeExportMixin:
         resource_kwargs = super().get_export_resource_kwargs(request, **kwargs)
         resource_kwargs["user"] = request.user
         return resource_kwargs
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        dataset = super().get_data_for_export(request, queryset, **kwargs)
+        # The workbook's sheet is named for what it holds, in the user's language; left untitled, it reads "Sheet1".
+        dataset.title = str(self.model._meta.verbose_name_plural)[:31]
+        return dataset
 
     def get_export_filename(self, request, queryset, file_format):
         name = getattr(self, "export_file_title", "") or self.model._meta.model_name

@@ -11,9 +11,12 @@ selected accounts — touches only accounts the administrator manages.
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from axes.utils import reset
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from ..scoping import reachable_usernames
 from .base import NotFoundMixin
@@ -39,6 +42,23 @@ for model in (AccessAttempt, AccessLog, AccessFailureLog):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 
+# What axes leaves in English whatever the language (its texts are translated through enrollment/axes_messages.py):
+# the app's name in the menu ("Axes", AppConfig's default) and the records' names in titles and breadcrumbs
+# ("Access Log for …", f-strings in axes/models.py).
+apps.get_app_config("axes").verbose_name = _("Login logs")
+
+
+def _when(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+AccessAttempt.__str__ = lambda self: gettext("Login attempts of %(user)s since %(time)s") % {
+    "user": self.username, "time": _when(self.attempt_time)}
+AccessLog.__str__ = lambda self: gettext("Login of %(user)s at %(time)s") % {
+    "user": self.username, "time": _when(self.attempt_time)}
+AccessFailureLog.__str__ = lambda self: gettext("Failed login of %(user)s at %(time)s") % {
+    "user": self.username, "time": _when(self.attempt_time)}
+
 
 @admin.register(AccessAttempt)
 class ScopedAccessAttemptAdmin(LoginLogAdminMixin, AccessAttemptAdmin):
@@ -46,6 +66,18 @@ class ScopedAccessAttemptAdmin(LoginLogAdminMixin, AccessAttemptAdmin):
 
     def has_unlock_permission(self, request):
         return request.user.has_perm("auth.change_user")
+
+    # axes' own columns, with headers (axes gives none, so Django would print the method names in English).
+    @admin.display(description=_("lockout expires"))
+    def expiration(self, obj):
+        return super().expiration(obj)
+
+    @admin.display(description=_("status"))
+    def status(self, obj):
+        left = settings.AXES_FAILURE_LIMIT - obj.failures_since_start
+        if left > 0:
+            return ngettext("%(count)d attempt left", "%(count)d attempts left", left) % {"count": left}
+        return gettext("Locked Out")
 
     @admin.action(description=_("Unlock the selected accounts (解除锁定)"), permissions=["unlock"])
     def unlock_accounts(self, request, queryset):

@@ -18,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from ..models import CostShareRule, PolicyVersion, SubsidyRule
 from ..models.policy import SubsidyKind
-from ..percent import PercentField, percent_problem
+from ..percent import PercentField, format_percent, percent_problem
 from ..scoping import user_can_reach_region
 from ..services.policy import PolicyNotEditable, ensure_policy_editable
 from ..services.policy_versions import close_version
@@ -64,18 +64,56 @@ def policy_is_editable(policy) -> bool:
     return cached
 
 
+# Suffix of the display that stands in for a ratio field wherever the field is only shown, not edited.
+AS_PERCENT = "_as_percent"
+
+
+def _percent_display(field):
+    def show(obj):
+        return format_percent(getattr(obj, field.name))
+
+    show.short_description = field.verbose_name
+    return show
+
+
 class PolicyRuleInline(RegionScopedInlineMixin, admin.TabularInline):
     """Base of every inline of rules that belong to a policy version (the claims app's benefit rules too)."""
 
     extra = 0
-    # Ratio fields stored as fractions but typed in percent, like the policy files (enrollment.percent).
+    # Ratio fields stored as fractions but typed and shown in percent, like the policy files (enrollment.percent).
     percent_fields: tuple[str, ...] = ()
+
+    def __init__(self, parent_model, admin_site):
+        super().__init__(parent_model, admin_site)
+        # Django shows a read-only model field with its raw value (0.7500); a display method named apart stands in.
+        for name in self.percent_fields:
+            setattr(self, name + AS_PERCENT, _percent_display(self.model._meta.get_field(name)))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name in self.percent_fields:
             return PercentField(label=db_field.verbose_name, required=not db_field.blank,
                                 help_text=_("In percent: 75 means 75 %."))
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def _shown_only(self, request, obj) -> bool:
+        return bool(self.percent_fields) and not (
+            self.has_change_permission(request, obj) or self.has_add_permission(request, obj))
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._shown_only(request, obj):
+            return fieldsets
+        return [(title, {**options, "fields": self._as_percent(options["fields"])}) for title, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if not self._shown_only(request, obj):
+            return readonly
+        return (*readonly, *(name + AS_PERCENT for name in self.percent_fields))
+
+    def _as_percent(self, fields):
+        return [self._as_percent(f) if isinstance(f, (list, tuple)) else
+                f + AS_PERCENT if f in self.percent_fields else f for f in fields]
 
     def has_add_permission(self, request, obj=None):
         return super().has_add_permission(request, obj) and policy_is_editable(obj)

@@ -8,11 +8,16 @@ business role), and only a superuser makes superusers.
 """
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group, User
 from django.http import Http404
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..models import RegionMembership
@@ -89,12 +94,26 @@ if admin.site.is_registered(Group):
     admin.site.unregister(Group)
 
 
+class PasswordChangeForm(AdminPasswordChangeForm):
+    """Django builds this help text by joining a translated sentence to an English one it never translates."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "usable_password" in self.fields:
+            self.fields["usable_password"].help_text = format_html(
+                '{}<ul id="id_unusable_warning" class="messagelist"><li class="warning">{}</li></ul>',
+                gettext("Whether the user will be able to authenticate using a password or not. If disabled, they "
+                        "may still be able to authenticate using other backends, such as Single Sign-On or LDAP."),
+                gettext("If disabled, the current password for this user will be lost."))
+
+
 @admin.register(User)
 class StaffUserAdmin(StrictLookupsMixin, NotFoundMixin, DjangoUserAdmin):
     """Roles are groups kept in step with `enrollment.roles`; per-user permissions are not offered, so the role
     table stays the single statement of who may do what."""
 
     inlines = (RegionMembershipInline,)
+    change_password_form = PasswordChangeForm
     list_display = ("username", "last_name", "first_name", "is_active", "is_staff", "roles", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "groups")
     fieldsets = (
@@ -143,10 +162,49 @@ class StaffUserAdmin(StrictLookupsMixin, NotFoundMixin, DjangoUserAdmin):
         return super().has_delete_permission(request, obj) and user_is_within_reach(request.user, obj)
 
 
+# Django's own words for the four model permissions (its catalogue: 增加 / 修改 / 删除 / 查看).
+_MODEL_ACTIONS = {"add": pgettext_lazy("permission", "Add"), "change": pgettext_lazy("permission", "Change"),
+                  "delete": pgettext_lazy("permission", "Delete"), "view": pgettext_lazy("permission", "View")}
+
+
+def permission_label(permission) -> str:
+    """A permission as a Chinese reader reads it ("参保台账 | 查看人员"). Django stores the names in English when it
+    creates them ("Can view person"); the model permissions are named from the model's Chinese name, the project's
+    own permissions through the catalogue (their names are marked for translation in the models' Meta)."""
+    content_type = permission.content_type
+    model = content_type.model_class()
+    action, _sep, model_name = permission.codename.partition("_")
+    if model is not None and action in _MODEL_ACTIONS and model_name == model._meta.model_name:
+        name = f"{_MODEL_ACTIONS[action]}{model._meta.verbose_name}"
+    else:
+        name = gettext(permission.name)
+    try:
+        app = apps.get_app_config(content_type.app_label).verbose_name
+    except LookupError:  # the content type of an app no longer installed
+        app = content_type.app_label
+    return f"{app} | {name}"
+
+
 @admin.register(Group)
 class RoleGroupAdmin(DjangoGroupAdmin):
     """Roles are the role table (`enrollment.roles`, synced after every migrate); editing a group here would be
-    undone by the next sync, so groups are read-only for everyone but a superuser."""
+    undone by the next sync, so groups are read-only for everyone but a superuser. Permissions read in Chinese."""
+
+    readonly_fields = ("permission_list",)
+
+    def get_fields(self, request, obj=None):
+        return ["name", "permissions"] if self.has_change_permission(request, obj) else ["name", "permission_list"]
+
+    @admin.display(description=_("permissions"))
+    def permission_list(self, group):
+        permissions = group.permissions.select_related("content_type").order_by("content_type__app_label", "codename")
+        return format_html_join(mark_safe("<br>"), "{}", ((permission_label(p),) for p in permissions))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "permissions":
+            field.label_from_instance = permission_label
+        return field
 
     def has_add_permission(self, request):
         return request.user.is_superuser

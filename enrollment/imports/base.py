@@ -7,10 +7,9 @@ compact draft per row; then `resolve` compares all drafts with the database in a
 """
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
@@ -20,24 +19,13 @@ from ..idnumbers import parse_id_number
 from ..models import IdentityCategory, ImportJob, Region
 from ..scoping import user_can_reach_region
 from .cells import CellError, check_length, is_blank, parse_choice, text
+from .chunks import LOOKUP_CHUNK, PROGRESS_EVERY, WRITE_CHUNK, Progress, chunked  # noqa: F401
 from .columns import CATEGORY_ALIASES, BoundColumns, Choices, Column, normalise_label
 from .errors import ErrorLog
-
-# Rows per query when looking records up by key, and objects per bulk statement: small enough for SQLite's
-# parameter limit and a modest memory peak, large enough that round trips do not dominate.
-LOOKUP_CHUNK = 5000
-WRITE_CHUNK = 2000
-PROGRESS_EVERY = 1000
 
 CREATE, UPDATE, SAME = "create", "update", "same"
 MEMO_LIMIT = 200_000  # distinct values remembered per parser and file
 _MISSING = object()
-
-
-def chunked(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 @dataclass
@@ -243,22 +231,6 @@ class Row:
         return category
 
 
-class Progress:
-    """How far an import has come. This base reports nothing (command line, dry runs)."""
-
-    def validated(self, rows: int) -> None:
-        pass
-
-    def start_writing(self, *, created: int, updated: int, objects: int) -> None:
-        pass
-
-    def written(self, objects: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class JobProgress(Progress):
     """Progress of a background import on its ImportJob row, for the admin's progress bar.
 
@@ -368,5 +340,6 @@ def fetch_people(id_numbers: Iterable[str]) -> dict[str, tuple[int, int]]:
     return found
 
 
-# Re-exported: importers elsewhere (claims.imports) take the writer from here with the other engine parts.
+# Re-exported: importers elsewhere (claims.imports, monitoring.exchange) take the writer, the chunking and Progress
+# from here with the other engine parts.
 from .writer import Writer  # noqa: E402, F401

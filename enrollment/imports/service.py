@@ -6,6 +6,7 @@ outcome is committed in that same transaction, so a crash leaves either everythi
 
 import gc
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from ..controlchars import CONTROL_CHARACTERS, describe, find_control_character
 from ..idnumbers import mask_numbers_in_text
 from ..models import ImportJob
 from ..models.imports import ImportKind, ImportStatus
-from ..services.ledger_runs import follow_up_import
+from ..task_queue import start_after_commit
 from .base import Context, Counts, Importer, JobProgress, Progress, Row
 from .columns import PERMISSIONS, bind_headers, looks_like_header
 from .enrollments import EnrollmentsImporter
@@ -70,6 +71,18 @@ class ImportResult:
     @property
     def unchanged(self) -> int:
         return sum(c.unchanged for _label, c in self.counts)
+
+
+# What else follows a written import, inside its transaction: (kind=, user=) callables handed in when the apps load
+# (the ledger's rebuild of the open plan years, EnrollmentConfig.ready). Handed in, not imported, because what they
+# start are Celery tasks, and the tasks import this engine.
+_FOLLOW_UPS: list[Callable[..., object]] = []
+
+
+def add_follow_up(follow_up: Callable[..., object]) -> None:
+    """Call `follow_up(kind=…, user=…)` after every import that writes, in its transaction (once per callable)."""
+    if follow_up not in _FOLLOW_UPS:
+        _FOLLOW_UPS.append(follow_up)
 
 
 def may_import(user, kind: str) -> bool:
@@ -141,8 +154,8 @@ def _run(job, kind, user, source, file_name, dry_run, progress) -> ImportResult:
             result.written = True
             if job is not None:
                 _record_outcome(job, result)
-            # The ledger follows the people and identities: its open plan years are rebuilt after the commit.
-            follow_up_import(kind=kind, user=user)
+            for follow_up in _FOLLOW_UPS:
+                follow_up(kind=kind, user=user)
     except IntegrityError:
         # Someone added or changed the same records between the check and the write.
         errors.add(None, "", _("Records in this file were changed by someone else during the import; nothing was "
@@ -285,10 +298,7 @@ def start_import_job(*, kind: str, upload, user) -> tuple[ImportJob, ImportResul
     job = ImportJob.objects.create(kind=kind, file=upload, original_name=original_name,
                                    created_by=user, total_rows=estimate if _in_background(estimate) else 0)
     if _in_background(estimate):
-        from ..tasks import check_import_job
-
-        job_id = job.pk
-        transaction.on_commit(lambda: check_import_job.delay(job_id))
+        start_after_commit("enrollment.check_import_job", job.pk)
         return job, None
     return job, run_import(job_or_file=job, dry_run=True)
 
@@ -300,10 +310,7 @@ def confirm_import_job(*, job: ImportJob, user) -> bool:
     if not may_import(user, job.kind):
         raise PermissionDenied(_("You may not import this kind of file."))
     if _in_background(job.total_rows):
-        from ..tasks import import_job
-
-        job_id = job.pk
-        transaction.on_commit(lambda: import_job.delay(job_id))
+        start_after_commit("enrollment.import_job", job.pk)
         return True
     execute_import_job(job_id=job.pk)
     job.refresh_from_db()

@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection
 from django.db.models import Model
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from .base import PROGRESS_EVERY, WRITE_CHUNK, Progress, chunked
+from .chunks import PROGRESS_EVERY, WRITE_CHUNK, Progress, chunked
 
 # Django's bulk_update compares each row with a CASE over the whole batch: keep batches small.
 ORM_UPDATE_CHUNK = 200

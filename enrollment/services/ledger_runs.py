@@ -26,6 +26,7 @@ from ..models.ledger_runs import LedgerRunStatus
 from ..models.regions import RegionLevel
 from ..scoping import user_can_reach_region
 from ..selectors import enrolment_terms
+from ..task_queue import start_after_commit
 from .ledger import BATCH_SIZE, _holder_rows, build_ledger, detect_ledger_problems
 
 FOLLOWED_IMPORTS = ("roster", "identities")
@@ -57,13 +58,8 @@ def start_ledger_build(*, region: Region, plan_year: int, by, trigger: str = "",
     run = LedgerRun.objects.create(region=region, plan_year=plan_year, created_by=by, trigger=trigger[:100],
                                    total_steps=len(_counties(region)))
 
-    def send():
-        from ..tasks import build_ledger_run
-
-        build_ledger_run.delay(run.pk)
-
     if dispatch:
-        transaction.on_commit(send)
+        start_after_commit("enrollment.build_ledger_run", run.pk)
     return run
 
 

@@ -1,6 +1,7 @@
 """The claims admin: region scoping, the claim list and its search, settle / correct, read-only payment lines,
 benefit rules on the policy version page, the calendar, and the workflow lists."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -412,3 +413,38 @@ def test_workflow_lists_are_read_only_and_link_to_their_pages(client, clerk_a, s
     response = client.get(reverse("admin:claims_reimbursementcase_change", args=[case.pk]))
     assert response.status_code == 200 and not response.context["has_change_permission"]
     assert client.get(reverse("admin:claims_hospitalbatch_changelist")).status_code == 200
+
+
+# --- Rates read as percent (75 %, not 0.7500) ----------------------------------------------------------------------
+
+def test_a_read_only_policy_page_shows_its_rates_in_percent(client, head_a, policy):
+    # A county head reads the prefecture's version: every rule is shown, none edited.
+    client.force_login(head_a)
+    page = client.get(reverse("admin:enrollment_policyversion_change", args=[policy.pk])).content.decode()
+    assert 'name="basic_rules-0-ratio"' not in page
+    for rate in ("75 %", "60 %", "70 %", "50 %", "5 %", "10 %"):
+        assert f">{rate}<" in page or f": {rate}" in page, rate
+    for fraction in ("0.7500", "0.6000", "0.7000", "0.5000", "0.0500", "0.1000", "0,7500"):
+        assert fraction not in page
+
+
+def test_an_editable_policy_page_types_rates_in_percent(client, regions, policy):
+    head = make_user("head_pct", roles=(roles.HEAD,), regions=(regions["prefecture"],))
+    client.force_login(head)
+    page = client.get(reverse("admin:enrollment_policyversion_change", args=[policy.pk])).content.decode()
+    assert re.search(r'name="basic_rules-0-ratio" value="75"', page)
+    assert re.search(r'name="tilts-0-ratio_plus" value="5"', page)
+    assert "0.7500" not in page
+
+
+def test_the_batch_admin_page_shows_the_advance_ratio_in_percent(client, clerk_a, settled):
+    from claims.models import HospitalBatch
+
+    claim = settled["a"]
+    batch = HospitalBatch.objects.create(
+        hospital=claim.hospital, region=claim.region, number="PCT-1", period_start=date(2024, 3, 1),
+        period_end=date(2024, 3, 31), received_on=date(2024, 4, 1), advance_ratio=D("0.7"),
+        advance_working_days=10, advance_due_on=date(2024, 4, 15), final_working_days=15)
+    client.force_login(clerk_a)
+    page = client.get(reverse("admin:claims_hospitalbatch_change", args=[batch.pk])).content.decode()
+    assert ">70 %<" in page and "0.7000" not in page

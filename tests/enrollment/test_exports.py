@@ -116,3 +116,18 @@ def test_export_follows_the_changelist_search_and_filters(client, clerk_a, regio
     assert [row[1] for row in rows[1:]] == ["张三"]
     rows = export_rows(client, "enrollment", EnrollmentExportResource, "csv", query="?plan_year=2024")
     assert rows[1:] == []
+
+
+@pytest.mark.parametrize(("model_name", "resource_class", "sheet"), [
+    ("person", PersonExportResource, "人员"), ("enrollment", EnrollmentExportResource, "参保台账")])
+def test_an_exported_workbooks_sheet_is_named_in_chinese(client, clerk_a, regions, settings, model_name,
+                                                         resource_class, sheet):
+    from django.utils import translation
+
+    make_person(regions["a"], name="钱七")
+    settings.LANGUAGE_CODE = "zh-hans"
+    client.force_login(clerk_a)
+    with translation.override("zh-hans"):
+        response = client.post(f"{ADMIN}/{model_name}/export/", export_post_data(resource_class, "xlsx"),
+                               HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert openpyxl.load_workbook(io.BytesIO(response.content)).sheetnames == [sheet]

@@ -173,7 +173,7 @@ def test_big_file_is_checked_and_imported_in_the_background(client_a, settings,
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client_a.post(reverse("enrollment:import-confirm"), {"token": confirm_token(page)})
     # The import, handed to Celery; after its commit, the ledger's follow-up build of each open plan year.
-    follow_ups = [c for c in callbacks if c.__qualname__.startswith("start_ledger_build")]
+    follow_ups = [c for c in callbacks if getattr(c, "task_name", "") == "enrollment.build_ledger_run"]
     assert len(follow_ups) == len(open_plan_years(timezone.localdate()))
     assert len(callbacks) - len(follow_ups) == 1, "the import was handed to Celery, not run in the request"
 

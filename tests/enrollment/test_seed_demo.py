@@ -89,8 +89,14 @@ def test_every_role_has_a_user_working_in_a_region(seeded):
     clerk_regions = set(RegionMembership.objects.filter(user__groups__name=roles.CLERK)
                         .values_list("region__code", flat=True))
     assert {"522701", "522725"} <= clerk_regions  # a second county shows isolation
-    assert User.objects.get(username="admin").is_superuser
+    # No demo login is a superuser: the administrator manages the prefecture's accounts, a province head changes
+    # the shared reference data (the night's schedule among it).
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert RegionMembership.objects.filter(user__username="admin_522700", region__code="522700",
+                                           user__groups__name=roles.ADMIN).exists()
     assert RegionMembership.objects.filter(user__username="head_522700", region__code="522700").exists()
+    assert RegionMembership.objects.filter(user__username="head_520000", region__code="520000",
+                                           user__groups__name=roles.HEAD).exists()
 
 
 def test_identities_and_ledger_are_consistent_with_people(seeded):
@@ -118,7 +124,7 @@ def test_identities_and_ledger_are_consistent_with_people(seeded):
 def test_if_empty_creates_nothing_and_prints_the_same_logins(password_file, seeded):
     counts = [m.objects.count() for m in (Person, Household, Identity, Enrollment, LedgerProblem, User)]
     passwords = demo.read_password_file(password_file)
-    assert set(passwords) >= {"admin", "clerk_522701"}
+    assert set(passwords) >= {"admin_522700", "head_520000", "clerk_522701"}
     for username, password in passwords.items():
         assert password in seeded
         assert User.objects.get(username=username).check_password(password)
@@ -146,7 +152,7 @@ def test_a_failed_run_writes_nothing_and_the_next_one_reuses_its_passwords(passw
     monkeypatch.setattr(demo, "generate", fail)
     with pytest.raises(RuntimeError):
         seed(password_file, "--persons", "20")
-    assert not User.objects.filter(username="admin").exists()
+    assert not User.objects.filter(username="admin_522700").exists()
     assert not Person.objects.exists()
     first = demo.read_password_file(password_file)
     monkeypatch.undo()
