@@ -19,7 +19,7 @@ from enrollment.admin.base import person_search_q
 from enrollment.models import Household, Person
 from enrollment.scoping import scope_queryset
 
-from .models.choices import AidFunding, AssetKind
+from .models.choices import ASSET_KIND_WORDS, AidFunding, AssetKind
 from .models.files import ATTACHMENT_VALIDATORS, max_attachment_bytes
 from .services.applications import AssetItem, IncomeItem, OutsideItem
 
@@ -148,12 +148,13 @@ class RegisterApplicationForm(forms.Form):
             incomes.append(IncomeItem(person, amount, parts[2], attachment=income_scans.get(index)))
         assets = []
         for index, (number, parts) in enumerate(asset_lines, start=1):
-            if len(parts) != 3 or parts[0] not in AssetKind.values:
+            kind = ASSET_KIND_WORDS.get(parts[0], parts[0] if parts[0] in AssetKind.values else None)
+            if len(parts) != 3 or kind is None:
                 errors.append(_("%(where)s: needs a kind (%(kinds)s), value, evidence.")
                               % {"where": _where(label["assets"].label, number, 1),
-                                 "kinds": ", ".join(AssetKind.values)})
+                                 "kinds": "、".join(dict.fromkeys(ASSET_KIND_WORDS))})
                 continue
-            assets.append(AssetItem(parts[0], collect(_amount, parts[1], _where(label["assets"].label, number, 2)),
+            assets.append(AssetItem(str(kind), collect(_amount, parts[1], _where(label["assets"].label, number, 2)),
                                     parts[2], attachment=asset_scans.get(index)))
         outside_lines = list(_lines(data.get("outside_costs")))
         self._scans(data, "scan", SCAN_FIELDS, len(outside_lines), label["outside_costs"].label, errors)

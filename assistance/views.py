@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from claims.calendar import work_calendar
+from claims.models.choices import VisitType
 from claims.paging import KeyColumn
 from claims.queues import DueStatus, due_soon_until
 from claims.rules.workdays import status_for, working_days_between
@@ -207,6 +208,7 @@ def _test_context(request, application: Application) -> dict:
                                          end=burden.period_end, cost_basis=settings.cost_basis):
             visible = any(region_id == row["claim__region_id"] for region_id in _reachable_ids(request))
             if visible:
+                row["visit_type_label"] = VisitType(row["claim__visit_type"]).label
                 claims.append(row)
             else:
                 name = row["claim__person__name"]

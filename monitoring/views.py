@@ -28,6 +28,7 @@ from enrollment.models import Region
 from enrollment.scoping import scope_queryset, user_can_reach_region, visible_regions
 
 from . import exchange, selectors
+from .figures import change_reason, shown_figures
 from .models import ItemStatus, ListKind, Reason, WarningItem
 from .services import handling
 
@@ -272,10 +273,15 @@ def item_detail_view(request, pk: int):
             claim["out_of_catalog"] = claim["total_cost"] - claim["policy_scope_cost"]
     allowed = handling.TRANSITIONS.get(item.status, ())
     actions = [(name, label) for name, (target, label) in ACTIONS.items() if target in allowed]
+    evidence = list(item.evidence.order_by("-data_date"))
+    for row in evidence:
+        row.shown = shown_figures(row.figures)
+    history = list(item.history.select_related("history_user").order_by("-history_date")[:30])
+    for row in history:
+        row.who = row.history_user.username if row.history_user else change_reason(row.history_change_reason)
     return _page(
-        request, "monitoring/item_detail.html", str(item), item=item, evidence=item.evidence.order_by("-data_date"),
-        history=item.history.select_related("history_user").order_by("-history_date")[:30],
-        figures=[(key, value) for key, value in item.figures.items() if key != "claim_numbers"], claims=claims,
+        request, "monitoring/item_detail.html", str(item), item=item, evidence=evidence, history=history,
+        figures=shown_figures(item.figures), claims=claims,
         links=_links(item), actions=actions, form=ActionForm(),
         can_handle=request.user.has_perm(handling.HANDLE_PERMISSION),
         assign_form=AssignForm(user=request.user, initial={"assignee": item.assignee_id}),

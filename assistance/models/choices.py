@@ -23,6 +23,12 @@ class AssetKind(models.TextChoices):
     OTHER = "other", _("Other assets")
 
 
+#: The short words a clerk types for each kind on the registration form (the codes are accepted too).
+ASSET_KIND_WORDS = {"房产": AssetKind.HOUSING, "住房": AssetKind.HOUSING, "车辆": AssetKind.VEHICLE,
+                    "存款": AssetKind.DEPOSITS, "证券": AssetKind.SECURITIES, "经营性资产": AssetKind.BUSINESS,
+                    "经营": AssetKind.BUSINESS, "其他": AssetKind.OTHER}
+
+
 class AidFunding(models.TextChoices):
     """Funding of case-by-case special aid (一事一议, seed 001 §三(三))."""
 

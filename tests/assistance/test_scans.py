@@ -114,7 +114,7 @@ def test_meeting_attachments_are_served_to_the_case_region_only(client, world, r
     from .factories import assistance_policy  # noqa: F401 (the world fixture loaded the policy)
 
     patient = member(make_household(regions["a"], number="H-A-2"), regions["a"], codes=(), years=YEARS,
-                     name="会商对象", id_number="522701197001010011")
+                     name="会商对象", id_number="522701197001010017")
     case = SpecialAidCase.objects.create(
         number="SA-T-1", person=patient, region=regions["a"], policy=Application._meta.get_field("policy")
         .related_model.objects.first(), opened_on=TODAY, opened_by=world["clerk"], opening_unit="乡镇")

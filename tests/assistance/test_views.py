@@ -89,10 +89,12 @@ def test_register_page_reports_errors_by_line_and_column_and_writes_nothing(clie
     assert "declared incomes line 2 column 2: &#x27;三万&#x27; is not an amount." in text
     assert "declared assets line 1 column 1: needs a kind" in text
     assert not Application.objects.exists()
-    data.update(incomes="522701196005170013, 0, 无\n52270219620618002X, 30000, 证明", assets="deposits, 100, 流水",
+    # A clerk types the kind in Chinese (the codes are accepted too).
+    data.update(incomes="522701196005170013, 0, 无\n52270219620618002X, 30000, 证明", assets="存款, 100, 流水",
                 outside_costs=f"522701196005170013, {TODAY.isoformat()}, 药店发票, 800, 300, 0")
     response = client.post(reverse("assistance:register_application"), data)
     application = Application.objects.get()
+    assert list(application.assets.values_list("kind", flat=True)) == ["deposits"]
     assert response.status_code == 302 and response["Location"] == reverse(
         "assistance:application_detail", args=[application.pk])
     assert application.outside_costs.get().borne_after_insurance == D("500.00")
