@@ -228,6 +228,8 @@ class NightCandidate(models.Model):
     is_new = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("staged warning entry")
+        verbose_name_plural = _("staged warning entries")
         constraints = [models.UniqueConstraint(fields=["run", "kind", "reason", "subject_key", "period"],
                                                name="nightcandidate_once")]
         indexes = [models.Index(fields=["run", "kind", "region"], name="nightcandidate_part"),

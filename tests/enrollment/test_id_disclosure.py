@@ -116,10 +116,11 @@ def test_lists_exports_and_household_pages_show_the_year_only(client, person, cl
     client.force_login(clerk_a)
     assert "1960-05-17" not in _html(client, f"{ADMIN}/person/")
     assert "1960-05-17" not in _html(client, f"{ADMIN}/household/{person.household_id}/change/")
-    rows = export_rows(client, "person", PersonExportResource, "csv")
-    assert rows[1][3] == "1960"
+    # Cells, not positions: the export's columns follow the roster import's order (round trip).
+    row = export_rows(client, "person", PersonExportResource, "csv")[1]
+    assert "1960" in row and "1960-05-17" not in row
     client.force_login(head_a)
-    assert export_rows(client, "person", PersonExportResource, "csv")[1][3] == "1960-05-17"
+    assert "1960-05-17" in export_rows(client, "person", PersonExportResource, "csv")[1]
 
 
 def test_history_masks_accounts_and_birth_dates(client, person, clerk_a):

@@ -43,7 +43,9 @@ ALLOWED = {"csv", "xlsx", "icd", "yaml", "json", "gb18030", "utf", "bom", "xls",
            # Django's own Chinese for a multiple select: “按住 Control 键，或者 Mac 上的 Command 键……”
            "control", "command", "mac",
            # A date format as it is written ("YYYYMMDD"), and the message brokers a task queue names (superusers).
-           "yyyymmdd", "redis", "rabbitmq"}
+           "yyyymmdd", "redis", "rabbitmq",
+           # File types as the upload limits name them.
+           "pdf", "jpg", "png"}
 # Time zones are identifiers, shown as they are in a crontab's time-zone list ("Asia/Shanghai").
 TIME_ZONE_WORDS = {part for name in zoneinfo.available_timezones() for part in re.split(r"[/_\-+0-9]", name) if part}
 # Pages whose owners have yet to translate these words (found by this test; each entry fails the test once the
