@@ -2,7 +2,8 @@
 
 Built on ``enrollment.exports``: the resources mask ID numbers unless the user may see them in full, re-apply the
 region scope and record full-number exports; the formats neutralise formula cells and write typed .xlsx cells.
-Money and dates are ``TypedField`` columns, so the workbook holds numbers and dates, not text.
+Money and dates are ``typed_field`` columns (the round-trip exports' ``NativeWidget``), so the workbook holds numbers
+and dates, not text.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def _export_response(request, filterset, resource_class):
     if file_format is None or not filterset.is_valid():
         return None
     file_format = file_format()
-    data = file_format.export_data(resource_class(user=request.user).export(queryset=filterset.qs))
+    data = file_format.export_data(resource_class(user=request.user).export(
+        queryset=filterset.qs, force_native_type=file_format.is_binary()))
     if isinstance(data, str):
         data = data.encode("utf-8-sig")  # Excel on Chinese Windows reads a CSV as GBK unless it starts with a BOM
     model_name = resource_class._meta.model._meta.model_name

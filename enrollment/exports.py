@@ -191,16 +191,10 @@ def _field(attribute, column_name, **kwargs):
     return fields.Field(attribute=attribute, column_name=column_name, readonly=True, **kwargs)
 
 
-class TypedField(fields.Field):
-    """A column whose value goes to the format as it is (Decimal, date, int), not through a widget's text: the
-    .xlsx format then writes number and date cells a clerk can sum and sort; CSV writes them as plain text."""
-
-    def export(self, instance, **kwargs):
-        return self.get_value(instance)
-
-
 def typed_field(attribute, column_name, **kwargs):
-    return TypedField(attribute=attribute, column_name=column_name, readonly=True, **kwargs)
+    """A read-only column for other apps' exports: numbers and dates reach .xlsx as number and date cells when the
+    export is asked with ``force_native_type`` (as the admin's export jobs ask for binary formats), text in CSV."""
+    return _field(attribute, column_name, **kwargs)
 
 
 

@@ -144,6 +144,8 @@ def test_queue_page_exports_what_the_filters_show(client, world, file_format):
     else:
         sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
         assert sheet.max_row == 2
+        applied_on = sheet.cell(row=2, column=ApplicationExportResource._meta.fields.index("applied_on") + 1)
+        assert applied_on.is_date  # typed cells on the queue page's export too, not only the admin's
     cases = client.get(reverse("assistance:case_queue"), {"scope": "all", "export": file_format})
     assert cases.status_code == 200 and cases["Content-Disposition"].endswith(f'.{file_format}"')
 
