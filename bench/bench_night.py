@@ -11,8 +11,8 @@ claims with their settlements and five payment lines each (basic, critical illne
 the parts add up to the total) with COPY: `--lines / 5` claims of this year, spread over the prefecture's
 people, some heavy. The data is kept between runs (a second run only measures).
 
-Measured: `run_night(region=黔南州, day=today)` (every list computed once for the prefecture, merged county by
-county, the dashboard's figures stored at the close; synchronously, as `run_warnings`) with the seconds of each
+Measured: `run_night(region=黔南州, day=today)` (every list computed once for the prefecture, its counties merged
+in one transaction, the dashboard's figures stored at the close; synchronously, as `run_warnings`) with the seconds of each
 list and of the merges and close, then one hand-written SQL statement computing the same figures (per-person and
 per-household out-of-pocket sums over the threshold, identity holders not insured, per-hospital out-of-catalog
 overruns, per-person assistance share), then the dashboard page of the prefecture through the test client (cold:
@@ -268,7 +268,7 @@ def main() -> None:
     list_seconds = dict(run.lists.values_list("kind", "seconds"))
     for kind in ListKind.values:
         print(f"  {kind:18s} computed once in {list_seconds.get(kind) or 0:>6} s, items {items.get(kind, 0)}")
-    print(f"  merges per county and the close (dashboard figures): "
+    print(f"  merges and the close (dashboard figures): "
           f"{night_seconds - float(sum(v or 0 for v in list_seconds.values())):.1f} s")
     by_statement: dict[str, list[float]] = {}
     for query in queries:

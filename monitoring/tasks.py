@@ -2,11 +2,13 @@
 
 `run_night_task` (scheduled by django-celery-beat, editable in the admin) writes the run record and fans out one
 `compute_list_task` per list: the list's query over the run's whole region, its candidates staged with their
-county. Each list's task then fans out one `compute_part_task` per county of that list, a short transaction that
-merges the county's candidates into items; the last part to finish closes the run in the database. Safe under
-acks_late: a list or part already done is skipped (a redelivered list task still fans out its pending parts, in
-case the worker died between its commit and the fan-out), one interrupted half-way rolled back and is simply
-computed again, and a part whose list is not computed yet computes it first.
+county. Each list's task then queues one `merge_list_task`, a short transaction that merges the candidates of all
+the list's counties into items and records each county's counts on its part; the last merge to finish closes the
+run in the database. Safe under acks_late: a list or merge already done is skipped (a redelivered list task still
+queues its merge, in case the worker died between its commit and the queueing), one interrupted half-way rolled
+back and is simply computed again, and a merge whose list is not computed yet computes it first.
+`compute_part_task` merges the list of one part (the same merge); it stays for messages queued by the
+per-county version.
 """
 
 import datetime as dt
@@ -17,7 +19,6 @@ from django.utils import timezone
 
 from enrollment.models import Region
 
-from .models import PartStatus, RunList, RunPart
 from .services import night
 
 MAX_RETRIES = 3
@@ -47,9 +48,18 @@ def compute_list_task(self, list_id: int) -> None:
             night.fail_list(list_id=list_id, error=repr(exc))
             return
         raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
-    run_list = RunList.objects.get(pk=list_id)
-    parts = RunPart.objects.filter(run_id=run_list.run_id, kind=run_list.kind, status=PartStatus.PENDING)
-    group(compute_part_task.s(part_id) for part_id in parts.values_list("pk", flat=True)).apply_async()
+    merge_list_task.delay(list_id)
+
+
+@shared_task(name="monitoring.merge_list", bind=True, max_retries=MAX_RETRIES, **TASK_OPTIONS)
+def merge_list_task(self, list_id: int) -> None:
+    try:
+        night.merge_list(list_id=list_id)
+    except DatabaseError as exc:
+        if self.request.retries >= MAX_RETRIES:
+            night.fail_list(list_id=list_id, error=repr(exc))
+            return
+        raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
 
 
 @shared_task(name="monitoring.compute_part", bind=True, max_retries=MAX_RETRIES, **TASK_OPTIONS)

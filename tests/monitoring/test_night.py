@@ -121,6 +121,19 @@ def test_handled_items_survive_a_rerun_and_a_gone_cause_is_marked_not_deleted(wo
 
 
 @pytest.mark.django_db
+def test_one_merge_for_two_counties_keeps_each_countys_counts(world):
+    night.run_night(region=world["prefecture"], day=NIGHT)
+    reverse(world["lifted"].claims.get())  # county a: its item's cause goes
+    newcomer = make_person(world["b"], name="新增户")  # county b: one item stays, one is new
+    settled(newcomer, policy=world["policy"], total="40000.00", scope="40000.00")
+    run = night.run_night(region=world["prefecture"], day=NEXT_NIGHT)
+    counts = {part.region.code: (part.new_count, part.unchanged_count, part.closed_count, part.attempts)
+              for part in run.parts.filter(kind=ListKind.HIGH_COST).select_related("region")}
+    assert counts == {"522701": (0, 0, 1, 1), "522702": (1, 1, 0, 1)}
+    assert run.lists.get(kind=ListKind.HIGH_COST).candidates == 2
+
+
+@pytest.mark.django_db
 def test_a_later_night_adds_evidence_instead_of_overwriting_it(world):
     night.run_night(region=world["prefecture"], day=NIGHT)
     settled(world["lifted"], policy=world["policy"], total="500.00", scope="500.00")
