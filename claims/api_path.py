@@ -8,7 +8,7 @@ Kept: SessionMiddleware (the session cookie is the hospital system's login), Csr
 header, checked by Django's own code, process_view included), AuthenticationMiddleware (``request.user``, needed
 when the per-user access cache is cold), RefuseControlCharactersMiddleware and XFrameOptionsMiddleware.
 Left out, because they do nothing for this path: WhiteNoise (static files only), CommonMiddleware (APPEND_SLASH
-and PREPEND_WWW: the path is exact; no DISALLOWED_USER_AGENTS), MessageMiddleware (JSON shows no messages),
+and PREPEND_WWW: the path is exact; no DISALLOWED_USER_AGENTS; its Content-Length is set here), MessageMiddleware (JSON shows no messages),
 HistoryRequestMiddleware (the look-up writes no history rows: its record is an append-only table of its own),
 AxesMiddleware (it guards log-ins; the look-up takes no password), and URL resolution (one fixed path; the URL
 pattern ``api-eligibility`` stays in config/urls.py and names the same view).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
@@ -40,7 +41,16 @@ class EligibilityApiMiddleware:
             self.path = reverse("api-eligibility")
         if request.path != self.path:  # both carry the script prefix, if the site is mounted under one
             return self.get_response(request)
-        return self.chain(request)
+        # No per-request health check (CONN_HEALTH_CHECKS' ``SELECT 1``): it was a third round trip to
+        # PostgreSQL beside the look-up and its record, a quarter of a worker's time under load. A connection the
+        # server dropped fails this one look-up; Django closes it at the end of the request (errors_occurred)
+        # and the next request reconnects. Admin pages keep the check.
+        connections[DEFAULT_DB_ALIAS].health_check_done = True
+        response = self.chain(request)
+        # As CommonMiddleware does: with the length known the server sends the body as it is, not in chunks.
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
 
     def _view(self, request):
         from .eligibility import eligibility_api
