@@ -236,11 +236,13 @@ def sql_call(numbers: list[str], day: str):
 
 
 def paced_load(*, clients: int, rate: float, seconds: float, session: str, csrf: str, numbers: list[str],
-               day: str) -> dict:
+               day: str, reconnect: bool) -> dict:
     """Open loop: `clients` keep-alive connections that together send `rate` look-ups a second on a fixed
     schedule (connection c sends its k-th request at start + (k·clients + c) / rate), as hospital systems do,
     whatever the server's pace. Latency counts from the scheduled moment, not from the send: a request that had
     to wait for its connection's previous answer carries that wait (no coordinated omission, as wrk2 measures).
+    With `reconnect` each request opens its own connection (gunicorn's sync workers close after each answer),
+    and the connection's set-up counts in its latency.
     """
     import asyncio
 
@@ -251,9 +253,15 @@ def paced_load(*, clients: int, rate: float, seconds: float, session: str, csrf:
 
     async def client(index: int, start: float) -> None:
         loop = asyncio.get_running_loop()
-        sock = socket.create_connection((HOST, PORT))
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        async def connect() -> socket.socket:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, (HOST, PORT))
+            return sock
+
+        sock = None if reconnect else await connect()
         k = 0
         while True:
             due = start + (k * clients + index) / rate
@@ -262,6 +270,8 @@ def paced_load(*, clients: int, rate: float, seconds: float, session: str, csrf:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if reconnect:
+                sock = await connect()
             body = urlencode({"id_number": numbers[(k * clients + index) % len(numbers)], "date": day}).encode()
             await loop.sock_sendall(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             # Small JSON answers with a Content-Length: usually one recv holds the whole response.
@@ -280,11 +290,14 @@ def paced_load(*, clients: int, rate: float, seconds: float, session: str, csrf:
                 if len(data) >= end + 4 + length:
                     break
             latencies.append(loop.time() - due)
+            if reconnect:
+                sock.close()
             status = int(data[9:12])
             if status not in (200, 404):
                 errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
             k += 1
-        sock.close()
+        if not reconnect:
+            sock.close()
 
     async def run() -> float:
         start = asyncio.get_running_loop().time() + 0.5
@@ -380,7 +393,9 @@ def profile_in_process(session: str, csrf: str, numbers: list[str], day: str, co
           f"{(time.process_time() - started) / count * 1000:.2f} ms over {count}")
     profiler = cProfile.Profile(time.process_time)
     profiler.runcall(lambda: [call(n) for n in range(count)])
-    pstats.Stats(profiler).strip_dirs().sort_stats("cumulative").print_stats(35)
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(35)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def workers_cpu_seconds(server: subprocess.Popen) -> float:
@@ -456,7 +471,7 @@ def main() -> None:
         if args.rate:
             time.sleep(2)  # let the saturation run's backlog drain
             paced = paced_load(clients=args.clients, rate=args.rate, seconds=args.seconds, session=session,
-                               csrf=csrf, numbers=numbers, day=day)
+                               csrf=csrf, numbers=numbers, day=day, reconnect=args.threads == 1)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -11,10 +11,10 @@ claims with their settlements and five payment lines each (basic, critical illne
 the parts add up to the total) with COPY: `--lines / 5` claims of this year, spread over the prefecture's
 people, some heavy. The data is kept between runs (a second run only measures).
 
-Measured: `run_night(region=黔南州, day=today)` (every list computed once for the prefecture, its counties merged
-in one transaction, the dashboard's figures stored at the close; synchronously, as `run_warnings`) with the seconds of each
-list and of the merges and close, then one hand-written SQL statement computing the same figures (per-person and
-per-household out-of-pocket sums over the threshold, identity holders not insured, per-hospital out-of-catalog
+Measured: `run_night(region=黔南州, day=today)` (every list computed once for the prefecture, its counties merged in
+one transaction, the dashboard's figures stored at the close; synchronously, as `run_warnings`) with the seconds of
+each list and of the merges and close, then one hand-written SQL statement computing the same figures (per-person
+and per-household out-of-pocket sums over the threshold, identity holders not insured, per-hospital out-of-catalog
 overruns, per-person assistance share), then the dashboard page of the prefecture through the test client (cold:
 cache cleared — the figures come from the night's snapshot; and warm). The load average is printed beside each
 figure (the machine is shared).

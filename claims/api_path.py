@@ -7,11 +7,11 @@ order as in settings.MIDDLEWARE — and calls the view itself; every other reque
 Kept: SessionMiddleware (the session cookie is the hospital system's login), CsrfViewMiddleware (the ``X-CSRFToken``
 header, checked by Django's own code, process_view included), AuthenticationMiddleware (``request.user``, needed
 when the per-user access cache is cold), RefuseControlCharactersMiddleware and XFrameOptionsMiddleware.
-Left out, because they do nothing for this path: WhiteNoise (static files only), CommonMiddleware (APPEND_SLASH
-and PREPEND_WWW: the path is exact; no DISALLOWED_USER_AGENTS; its Content-Length is set here), MessageMiddleware (JSON shows no messages),
-HistoryRequestMiddleware (the look-up writes no history rows: its record is an append-only table of its own),
-AxesMiddleware (it guards log-ins; the look-up takes no password), and URL resolution (one fixed path; the URL
-pattern ``api-eligibility`` stays in config/urls.py and names the same view).
+Left out, because they do nothing for this path: WhiteNoise (static files only), CommonMiddleware (APPEND_SLASH and
+PREPEND_WWW: the path is exact; no DISALLOWED_USER_AGENTS; its Content-Length is set here), MessageMiddleware (JSON
+shows no messages), HistoryRequestMiddleware (the look-up writes no history rows: its record is an append-only table
+of its own), AxesMiddleware (it guards log-ins; the look-up takes no password), and URL resolution (one fixed path;
+the URL pattern ``api-eligibility`` stays in config/urls.py and names the same view).
 """
 
 from __future__ import annotations
