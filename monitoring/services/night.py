@@ -243,11 +243,6 @@ def finish_run_if_complete(*, run_id: int) -> bool:
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at"])
         NightCandidate.objects.filter(run=run).delete()
-    if connection.vendor == "postgresql":
-        # A first night writes tens of thousands of items at once, before autovacuum notices: without fresh
-        # statistics the morning's dashboard counts them by an index probe per county (110 ms instead of 23 ms).
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {WarningItem._meta.db_table}")
     from .snapshots import store_snapshots
 
     try:
