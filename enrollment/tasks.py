@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from .imports import execute_check_job, execute_import_job
-from .services.export_jobs import execute_export_job
+from .services.export_jobs import execute_export_job, purge_expired_exports
 from .services.ledger_runs import execute_ledger_run
 
 
@@ -41,3 +41,10 @@ def build_ledger_run(run_id: int) -> None:
 def export_job(self, job_id: int) -> None:
     """Build an ExportJob's file (retried a few times when the database connection fails)."""
     execute_export_job(job_id=job_id, redelivered=_redelivered(self), last_try=self.request.retries >= self.max_retries)
+
+
+@shared_task(name="enrollment.purge_expired_exports", acks_late=True, ignore_result=True)
+def purge_expired_exports_task() -> int:
+    """Delete the files of expired exports (scheduled hourly by django-celery-beat): a file nobody asks for again
+    would otherwise stay on disk, since the pages purge only when someone exports or opens the list."""
+    return purge_expired_exports()

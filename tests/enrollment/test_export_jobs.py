@@ -86,6 +86,28 @@ def test_an_expired_export_is_deleted(client, clerk_a, regions):
 
 
 @pytest.mark.django_db
+def test_the_hourly_task_purges_an_expired_file_nobody_asks_for_again(client, clerk_a, regions):
+    from django_celery_beat.models import PeriodicTask
+
+    from enrollment.tasks import purge_expired_exports_task
+
+    schedule = PeriodicTask.objects.get(task="enrollment.purge_expired_exports")
+    assert schedule.enabled and schedule.crontab.minute == "15" and schedule.crontab.hour == "*"
+    make_person(regions["a"], name="甲六")
+    response = ask(client, clerk_a)
+    download_export(client, response)
+    job = job_of(response)
+    storage, name = job.file.storage, job.file.name
+    assert name and storage.exists(name)
+    assert purge_expired_exports_task.apply().get() == 0  # not expired yet: kept
+    ExportJob.objects.filter(pk=job.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert purge_expired_exports_task.apply().get() == 1
+    assert not storage.exists(name)
+    job.refresh_from_db()
+    assert job.status == ExportStatus.EXPIRED
+
+
+@pytest.mark.django_db
 def test_a_lost_database_connection_is_retried_then_recorded(client, clerk_a, regions):
     make_person(regions["a"], name="甲五")
     job = job_of(ask(client, clerk_a))
