@@ -6,7 +6,7 @@ particular to it.
 """
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import Client
 from django.urls import reverse
 
@@ -93,15 +93,16 @@ def test_without_prepared_statements_the_answer_is_the_same(client, hospital_use
 def test_the_look_up_skips_the_per_request_health_check_but_pages_keep_it(client, hospital_user, dibao_patient,  # noqa: F811 - fixtures imported above
                                                                           monkeypatch):
     client.force_login(hospital_user)
-    connection.ensure_connection()
-    monkeypatch.setattr(connection, "health_check_enabled", True)
+    wrapper = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the module-level proxy
+    wrapper.ensure_connection()
+    monkeypatch.setattr(wrapper, "health_check_enabled", True)
     checks = []
-    monkeypatch.setattr(connection, "is_usable", lambda: checks.append("SELECT 1") or True)
-    connection.health_check_done = False  # as at the start of every request
+    monkeypatch.setattr(wrapper, "is_usable", lambda: checks.append("SELECT 1") or True)
+    monkeypatch.setattr(wrapper, "health_check_done", False)  # as at the start of every request
     response = client.post(API, {**BODY, "id_number": dibao_patient.id_number})
     assert response.status_code == 200 and checks == []
     # The body goes with its length, not chunked.
     assert int(response["Content-Length"]) == len(response.content) > 0
-    connection.health_check_done = False
+    wrapper.health_check_done = False
     assert client.get(reverse("hospital:eligibility")).status_code == 200
     assert checks == ["SELECT 1"]
