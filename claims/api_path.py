@@ -4,14 +4,15 @@
 one path ``/api/eligibility/`` it runs the middleware that protect the look-up — the same classes, in the same
 order as in settings.MIDDLEWARE — and calls the view itself; every other request goes down the full stack.
 
-Kept: SessionMiddleware (the session cookie is the hospital system's login), CsrfViewMiddleware (the ``X-CSRFToken``
-header, checked by Django's own code, process_view included), AuthenticationMiddleware (``request.user``, needed
-when the per-user access cache is cold), RefuseControlCharactersMiddleware and XFrameOptionsMiddleware.
-Left out, because they do nothing for this path: WhiteNoise (static files only), CommonMiddleware (APPEND_SLASH and
-PREPEND_WWW: the path is exact; no DISALLOWED_USER_AGENTS; its Content-Length is set here), MessageMiddleware (JSON
-shows no messages), HistoryRequestMiddleware (the look-up writes no history rows: its record is an append-only table
-of its own), AxesMiddleware (it guards log-ins; the look-up takes no password), and URL resolution (one fixed path;
-the URL pattern ``api-eligibility`` stays in config/urls.py and names the same view).
+Kept: SessionMiddleware (the session cookie is the hospital system's login), CommonMiddleware (the host checked
+against ALLOWED_HOSTS, DISALLOWED_USER_AGENTS, and the answer's Content-Length, so the server sends the body whole
+instead of in chunks), CsrfViewMiddleware (the ``X-CSRFToken`` header, checked by Django's own code, process_view
+included), AuthenticationMiddleware (``request.user``, needed when the per-user access cache is cold),
+RefuseControlCharactersMiddleware and XFrameOptionsMiddleware.
+Left out, because they do nothing for this path: WhiteNoise (static files only), MessageMiddleware (JSON shows no
+messages), HistoryRequestMiddleware (the look-up writes no history rows: its record is an append-only table of its
+own), AxesMiddleware (it guards log-ins; the look-up takes no password), and URL resolution (one fixed path; the
+URL pattern ``api-eligibility`` stays in config/urls.py and names the same view).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 
@@ -34,7 +36,7 @@ class EligibilityApiMiddleware:
         for middleware in (XFrameOptionsMiddleware, RefuseControlCharactersMiddleware, AuthenticationMiddleware):
             chain = middleware(chain)
         self.csrf = CsrfViewMiddleware(chain)
-        self.chain = SessionMiddleware(self.csrf)
+        self.chain = SessionMiddleware(CommonMiddleware(self.csrf))
 
     def __call__(self, request):
         if self.path is None:
@@ -46,11 +48,7 @@ class EligibilityApiMiddleware:
         # server dropped fails this one look-up; Django closes it at the end of the request (errors_occurred)
         # and the next request reconnects. Admin pages keep the check.
         connections[DEFAULT_DB_ALIAS].health_check_done = True
-        response = self.chain(request)
-        # As CommonMiddleware does: with the length known the server sends the body as it is, not in chunks.
-        if not response.streaming and not response.has_header("Content-Length"):
-            response.headers["Content-Length"] = str(len(response.content))
-        return response
+        return self.chain(request)
 
     def _view(self, request):
         from .eligibility import eligibility_api

@@ -106,3 +106,10 @@ def test_the_look_up_skips_the_per_request_health_check_but_pages_keep_it(client
     wrapper.health_check_done = False
     assert client.get(reverse("hospital:eligibility")).status_code == 200
     assert checks == ["SELECT 1"]
+
+
+def test_the_short_path_checks_the_host_as_the_full_stack_does(client, hospital_user, dibao_patient):  # noqa: F811 - fixtures imported above
+    client.force_login(hospital_user)
+    response = client.post(API, {**BODY, "id_number": dibao_patient.id_number}, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert not EligibilityLookup.objects.exists()
