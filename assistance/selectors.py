@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import gc
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -21,6 +19,7 @@ from django.db.models.functions import Coalesce
 from claims.models import PaymentLine
 from claims.models.choices import Layer, VisitType
 from claims.selectors import policies_for_service
+from enrollment.gc_pause import cyclic_gc_paused
 from enrollment.models import Household, PolicyVersion, Region
 from enrollment.money import FEN, ZERO
 
@@ -207,7 +206,7 @@ def household_burden(*, on: dt.date, households=None, region: Region | None = No
     figures = figures or {}
     result: list[HouseholdBurden] = []
     append, test_of, cost_of, burden = result.append, household_test, eligible_cost, HouseholdBurden
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         for policy_id, group_regions in groups.items():
             settings = settings_by_policy.get(policy_id)
             in_group = {**scope, "region_id__in": sorted(group_regions)} if len(groups) > 1 else scope
@@ -231,20 +230,6 @@ def household_burden(*, on: dt.date, households=None, region: Region | None = No
     if len(groups) > 1:
         result.sort(key=lambda row: row.household_id)
     return result
-
-
-@contextmanager
-def _cyclic_gc_paused():
-    """A county makes a million small acyclic objects (rows, Decimals, two dataclasses per household) that the
-    cyclic collector would rescan again and again as they pile up (measured: a third of the Python time).
-    Reference counting still frees everything; the collector resumes when the households are built."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 _FROM_FLOAT = decimal.Context(prec=15).create_decimal_from_float
