@@ -210,15 +210,8 @@ def high_cost(region: Region, day: dt.date) -> ListResult:
             .filter(oop__gt=low)
             .values_list("person_id", "person__region_id", "oop", "relapse")
         )
-        for person_id, county_id, oop, relapse in people:
-            group = "relapse" if relapse else "poverty"
-            threshold = limits[county_id][group]
-            if oop > threshold:
-                result.candidates.append(Candidate(
-                    reason=Reason.RELAPSE_PERSON if relapse else Reason.POVERTY_PERSON,
-                    subject_key=f"p:{person_id}", period=year, person_id=person_id, amount=to_fen(oop),
-                    region_id=county_id,
-                    figures={"out_of_pocket": money(oop), "threshold": money(threshold), "year": year}))
+        result.candidates += _over_threshold(people, limits, year, reasons=(Reason.RELAPSE_PERSON,
+                                             Reason.POVERTY_PERSON), key="p", subject="person_id")
 
         households = (
             lines.filter(person__household__isnull=False)
@@ -228,16 +221,23 @@ def high_cost(region: Region, day: dt.date) -> ListResult:
             .filter(oop__gt=low)
             .values_list("person__household_id", "person__region_id", "oop", "relapse")
         )
-        for household_id, county_id, oop, relapse in households:
-            group = "relapse" if relapse else "poverty"
-            threshold = limits[county_id][group]
-            if oop > threshold:
-                result.candidates.append(Candidate(
-                    reason=Reason.RELAPSE_HOUSEHOLD if relapse else Reason.POVERTY_HOUSEHOLD,
-                    subject_key=f"h:{household_id}", period=year, household_id=household_id, amount=to_fen(oop),
-                    region_id=county_id,
-                    figures={"out_of_pocket": money(oop), "threshold": money(threshold), "year": year}))
+        result.candidates += _over_threshold(households, limits, year, reasons=(Reason.RELAPSE_HOUSEHOLD,
+                                             Reason.POVERTY_HOUSEHOLD), key="h", subject="household_id")
     return result.checked(region)
+
+
+def _over_threshold(rows, limits: dict, year: int, *, reasons: tuple, key: str, subject: str) -> list[Candidate]:
+    """Candidates of the rows (subject id, county, out-of-pocket, relapse) above their county's threshold for
+    their group: 因病返贫 (`reasons[0]`) for a relapse, else 因病致贫 (`reasons[1]`)."""
+    found = []
+    for subject_id, county_id, oop, relapse in rows:
+        threshold = limits[county_id]["relapse" if relapse else "poverty"]
+        if oop > threshold:
+            found.append(Candidate(
+                reason=reasons[0] if relapse else reasons[1], subject_key=f"{key}:{subject_id}", period=year,
+                amount=to_fen(oop), region_id=county_id, **{subject: subject_id},
+                figures={"out_of_pocket": money(oop), "threshold": money(threshold), "year": year}))
+    return found
 
 
 # ------------------------------------------------------------------------------------------- 2. apply-to-receive

@@ -39,35 +39,33 @@ def run_night_task(region_code: str | None = None, day: str | None = None) -> li
     return run_ids
 
 
+def _with_retries(task, step, give_up) -> bool:
+    """Run `step()`; on a database error retry the task (bounded, backing off), and after the last retry record
+    the failure with `give_up(error)` so the night still closes. True when the step ran."""
+    try:
+        step()
+    except DatabaseError as exc:
+        if task.request.retries >= MAX_RETRIES:
+            give_up(repr(exc))
+            return False
+        raise task.retry(exc=exc, countdown=10 * (task.request.retries + 1)) from exc
+    return True
+
+
 @shared_task(name="monitoring.compute_list", bind=True, max_retries=MAX_RETRIES, **TASK_OPTIONS)
 def compute_list_task(self, list_id: int) -> None:
-    try:
-        night.compute_list(list_id=list_id)
-    except DatabaseError as exc:
-        if self.request.retries >= MAX_RETRIES:
-            night.fail_list(list_id=list_id, error=repr(exc))
-            return
-        raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
-    merge_list_task.delay(list_id)
+    if _with_retries(self, lambda: night.compute_list(list_id=list_id),
+                     lambda error: night.fail_list(list_id=list_id, error=error)):
+        merge_list_task.delay(list_id)
 
 
 @shared_task(name="monitoring.merge_list", bind=True, max_retries=MAX_RETRIES, **TASK_OPTIONS)
 def merge_list_task(self, list_id: int) -> None:
-    try:
-        night.merge_list(list_id=list_id)
-    except DatabaseError as exc:
-        if self.request.retries >= MAX_RETRIES:
-            night.fail_list(list_id=list_id, error=repr(exc))
-            return
-        raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
+    _with_retries(self, lambda: night.merge_list(list_id=list_id),
+                  lambda error: night.fail_list(list_id=list_id, error=error))
 
 
 @shared_task(name="monitoring.compute_part", bind=True, max_retries=MAX_RETRIES, **TASK_OPTIONS)
 def compute_part_task(self, part_id: int) -> None:
-    try:
-        night.compute_part(part_id=part_id)
-    except DatabaseError as exc:
-        if self.request.retries >= MAX_RETRIES:
-            night.fail_part(part_id=part_id, error=repr(exc))
-            return
-        raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
+    _with_retries(self, lambda: night.compute_part(part_id=part_id),
+                  lambda error: night.fail_part(part_id=part_id, error=error))

@@ -83,18 +83,14 @@ def start_night(*, region: Region, day: dt.date, by=None, kinds: list[str] | Non
 def run_night(*, region: Region, day: dt.date, by=None, kinds: list[str] | None = None) -> NightRun:
     """The same night synchronously (the `run_warnings` command, the demo, tests, the benchmark)."""
     run = start_night(region=region, day=day, by=by, kinds=kinds)
-    for list_id in run.lists.values_list("pk", flat=True):
-        try:
-            compute_list(list_id=list_id)
-        except Exception as exc:
-            logger.exception("warning list %s failed", list_id)
-            fail_list(list_id=list_id, error=repr(exc))
-    for list_id in run.lists.values_list("pk", flat=True):
-        try:
-            merge_list(list_id=list_id)
-        except Exception as exc:
-            logger.exception("warning list %s could not be merged", list_id)
-            fail_list(list_id=list_id, error=repr(exc))
+    list_ids = list(run.lists.values_list("pk", flat=True))
+    for step in (compute_list, merge_list):  # every list computed, then every list merged, as the tasks do
+        for list_id in list_ids:
+            try:
+                step(list_id=list_id)
+            except Exception as exc:
+                logger.exception("warning list %s: %s failed", list_id, step.__name__)
+                fail_list(list_id=list_id, error=repr(exc))
     run.refresh_from_db()
     return run
 
@@ -192,8 +188,7 @@ def compute_part(*, part_id: int) -> RunPart:
     state = RunPart.objects.filter(pk=part_id).values("run_id", "kind", "status").first()
     if state is None or state["status"] != PartStatus.PENDING:
         return RunPart.objects.get(pk=part_id)
-    run_list = RunList.objects.get(run_id=state["run_id"], kind=state["kind"])
-    merge_list(list_id=run_list.pk)
+    merge_list(list_id=RunList.objects.values_list("pk", flat=True).get(run_id=state["run_id"], kind=state["kind"]))
     return RunPart.objects.get(pk=part_id)
 
 
@@ -292,14 +287,20 @@ def _history_insert(*, select_from: str, overrides: dict[str, str]) -> str:
             f"SELECT {', '.join(values)} FROM {select_from}")
 
 
+def _in_list(prefix: str, values: list) -> tuple[dict, str]:
+    """Named parameters for ``IN (…)`` and the SQL that names them (the merge's statements take a dict of
+    parameters; SQLite has no ``= ANY(array)``)."""
+    named = {f"{prefix}{i}": value for i, value in enumerate(values)}
+    return named, "(" + ", ".join(f"%({name})s" for name in named) + ")"
+
+
 def merge_items(*, run: NightRun, kind: str, region_ids: list[int]) -> dict[int, tuple[int, int, int]]:
     """Merge the staged candidates of `region_ids` (counties of one list) into their items, set-based, one
     statement per step for all of them: per county (new, still present, cause gone)."""
     item, staged = WarningItem._meta.db_table, NightCandidate._meta.db_table
     evidence = WarningEvidence._meta.db_table
     day = run.data_date
-    regions = {f"r{i}": region_id for i, region_id in enumerate(region_ids)}
-    in_regions = "(" + ", ".join(f"%({name})s" for name in regions) + ")"
+    regions, in_regions = _in_list("r", region_ids)
     params = {"run": run.pk, "kind": kind, "day": day, "now": timezone.now(),
               "reason": CHANGE_REASON, "true": True, "false": False, **regions}
     mine = f"s.run_id = %(run)s AND s.kind = %(kind)s AND s.region_id IN {in_regions}"
@@ -351,8 +352,7 @@ def merge_items(*, run: NightRun, kind: str, region_ids: list[int]) -> dict[int,
                     defaults[f"d_{f.attname}"] = f.get_default()
                     values.append(f"%(d_{f.attname})s")
             for (due_on, provisional), counties in by_due.items():
-                group = {f"g{i}": region_id for i, region_id in enumerate(counties)}
-                in_group = "(" + ", ".join(f"%({name})s" for name in group) + ")"
+                group, in_group = _in_list("g", counties)
                 run_sql(f"INSERT INTO {item} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {staged} s "  # noqa: S608 - identifiers from the models, values are parameters
                         f"WHERE s.run_id = %(run)s AND s.kind = %(kind)s AND s.region_id IN {in_group} "
                         f"AND s.item_id IS NULL ORDER BY s.id "
