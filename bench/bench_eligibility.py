@@ -25,7 +25,6 @@ import cProfile
 import http.client
 import io
 import json
-import math
 import os
 import pstats
 import random
@@ -42,7 +41,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, setup_django
+from bench.common import ROOT, percentile_ms, setup_django
 
 HOST, PORT = "127.0.0.1", 8102
 API = "/api/eligibility/"
@@ -186,15 +185,14 @@ class Load:
             thread.start()
         for thread in threads:
             thread.join()
-        elapsed = time.perf_counter() - started
-        ordered = sorted(self.latencies)
+        return summary(self.latencies, dict(self.errors), time.perf_counter() - started)
 
-        def percentile(p):
-            return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))] * 1000
 
-        return {"requests": len(ordered), "seconds": elapsed, "rps": len(ordered) / elapsed,
-                "p50": percentile(50), "p95": percentile(95), "p99": percentile(99),
-                "mean": statistics.fmean(ordered) * 1000, "errors": dict(self.errors)}
+def summary(latencies: list[float], errors: dict, elapsed: float) -> dict:
+    """The figures `show` prints: requests, req/s, nearest-rank p50 / p95 / p99 and mean in ms, errors."""
+    return {"requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
+            **{f"p{p}": percentile_ms(latencies, p) for p in (50, 95, 99)},
+            "mean": statistics.fmean(latencies) * 1000 if latencies else 0.0, "errors": errors}
 
 
 def http_call(session: str, csrf: str, numbers: list[str], day: str):
@@ -304,14 +302,7 @@ def paced_load(*, clients: int, rate: float, seconds: float, session: str, csrf:
         await asyncio.gather(*(client(i, start) for i in range(clients)))
         return asyncio.get_running_loop().time() - start
 
-    elapsed = asyncio.run(run())
-    ordered = sorted(latencies)
-
-    def percentile(p: float) -> float:
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000 if ordered else 0.0  # nearest rank
-
-    return {"requests": len(ordered), "seconds": elapsed, "rps": len(ordered) / elapsed, "p50": percentile(50),
-            "p95": percentile(95), "p99": percentile(99), "errors": errors}
+    return summary(latencies, errors, asyncio.run(run()))
 
 
 # wrk's request() builds each POST from the sampled numbers (passed after "--"); done() prints the figures as JSON

@@ -86,11 +86,18 @@ def median_ms(samples: list[Sample], attribute: str = "seconds") -> float:
     return statistics.median(getattr(s, attribute) for s in samples) * 1000
 
 
+def percentile_ms(seconds: list[float], p: int) -> float:
+    """Nearest-rank p-th percentile of durations in seconds, in milliseconds (0 for none)."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return 0.0
+    rank = max(1, -(-p * len(ordered) // 100))
+    return ordered[rank - 1] * 1000
+
+
 def p95_ms(samples: list[Sample]) -> float:
     """Nearest-rank 95th percentile (of 20 runs: the 19th fastest)."""
-    ordered = sorted(s.seconds for s in samples)
-    rank = max(1, -(-95 * len(ordered) // 100))
-    return ordered[rank - 1] * 1000
+    return percentile_ms([s.seconds for s in samples], 95)
 
 
 def explain_analyze(query: Query) -> str:
