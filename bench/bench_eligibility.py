@@ -1,4 +1,4 @@
-"""The eligibility look-up (资格确认) under the production server: gunicorn, 3 sync workers, loopback, 32 clients.
+"""The eligibility look-up (资格确认) under the production server: granian, 3 workers × 2 threads, loopback, 32 clients.
 
 Target (issue 10 §5): ≥ 500 requests/s, p99 < 50 ms, no errors, on this 2-core machine; printed beside the same
 look-up as one raw SQL statement (psycopg, the same 32 clients, no Django), and with the queries one look-up runs.
@@ -6,15 +6,18 @@ look-up as one raw SQL statement (psycopg, the same 32 clients, no Django), and 
 Needs a database filled by ``manage.py seed_demo --persons N`` (see bench/README.md) and migrated to this code::
 
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_hospital
-    .venv/bin/python bench/bench_eligibility.py [--clients 32] [--requests 20000] [--seconds 60] [--workers 3]
+    .venv/bin/python bench/bench_eligibility.py [--clients 32] [--seconds 60] [--workers 3] [--threads 2]
 
 The script links a benchmark hospital user (its rate limit raised for the run through ELIGIBILITY_RATE_LIMIT),
-starts gunicorn on 127.0.0.1:8102 with an access log, drives it with ``wrk`` (C, epoll: the load generator must not
-be the bottleneck on two shared cores; a Lua script sends the POST bodies, session and CSRF cookies and prints
-req/s, p50, p99 and errors) or, without /usr/bin/wrk or with ``--generator python``, a small threaded Python load
-generator (one new connection per request), stops it, and checks that no ID number reached the access log.
+starts the server on 127.0.0.1:8102 with an access log — granian as README.md's Production section runs it, or
+with ``--server gunicorn`` the server used before (not in requirements.txt: ``pip install gunicorn==27.0.1``;
+sync workers, or gthread with ``--threads N``), for comparison — and drives it with ``wrk`` (C, epoll: the load
+generator must not be the bottleneck on two shared cores; a Lua script sends the POST bodies, session and CSRF
+cookies and prints req/s, p50, p99 and errors) or, without /usr/bin/wrk or with ``--generator python``, a small
+threaded Python load generator (one new connection per request), stops it, and checks that no ID number reached the
+access log.
 
-``--profile N`` instead runs N look-ups in this process through config.wsgi.application (the WSGI entry gunicorn
+``--profile N`` instead runs N look-ups in this process through config.wsgi.application (the WSGI entry the server
 loads: the whole middleware stack) under cProfile, timed by process CPU, and prints where the CPU goes.
 """
 
@@ -130,7 +133,30 @@ def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int 
         # Threads overlap each request's waits (PostgreSQL's commit of the look-up record above all), and
         # concurrent commits share one WAL flush (group commit).
         command += ["--worker-class", "gthread", "--threads", str(threads)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    return wait_for_server(subprocess.Popen(command, cwd=ROOT, env=env))
+
+
+def start_granian(workers: int, access_log: Path, cache_url: str, threads: int = 1) -> subprocess.Popen:
+    env = {
+        **os.environ, **SERVER_ENV,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-local-development-only"),
+    }
+    if cache_url:
+        env["CACHE_URL"] = cache_url
+    log_config = access_log.with_suffix(".logging.json")
+    log_config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"access": {"()": "logging.Formatter", "fmt": "%(message)s"}},
+        "handlers": {"access": {"formatter": "access", "class": "logging.FileHandler", "filename": str(access_log)}},
+        "loggers": {"granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False}},
+    }))
+    command = [str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "config.wsgi:application",
+               "--host", HOST, "--port", str(PORT), "--workers", str(workers), "--blocking-threads", str(threads),
+               "--access-log", "--log-config", str(log_config), "--log-level", "warning"]
+    return wait_for_server(subprocess.Popen(command, cwd=ROOT, env=env))
+
+
+def wait_for_server(process: subprocess.Popen) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -141,7 +167,7 @@ def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int 
         except OSError:
             time.sleep(0.3)
     process.terminate()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the server did not start")
 
 
 class Load:
@@ -361,6 +387,7 @@ def profile_in_process(session: str, csrf: str, numbers: list[str], day: str, co
     from config.wsgi import application
 
     settings.ELIGIBILITY_RATE_LIMIT = SERVER_ENV["ELIGIBILITY_RATE_LIMIT"]
+    settings.DEBUG = False  # settings were read before SERVER_ENV: DEBUG's cursors record every query
 
     def call(n: int) -> str:
         body = urlencode({"id_number": numbers[n % len(numbers)], "date": day}).encode()
@@ -380,7 +407,7 @@ def profile_in_process(session: str, csrf: str, numbers: list[str], day: str, co
     started = time.process_time()
     for n in range(count):
         call(n)
-    print(f"CPU per look-up in process (WSGI, all middleware, no gunicorn): "
+    print(f"CPU per look-up in process (WSGI, all middleware, no server): "
           f"{(time.process_time() - started) / count * 1000:.2f} ms over {count}")
     profiler = cProfile.Profile(time.process_time)
     profiler.runcall(lambda: [call(n) for n in range(count)])
@@ -401,6 +428,23 @@ def workers_cpu_seconds(server: subprocess.Popen) -> float:
     return total / ticks
 
 
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of this machine's PostgreSQL processes (None when it runs elsewhere or /proc cannot tell)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(") ", 1)
+        except OSError:
+            continue  # the process ended meanwhile
+        if name.endswith(("(postgres", "(postmaster")):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / ticks if found else None
+
+
 def show(label: str, figures: dict) -> None:
     print(f"{label:<48} {figures['requests']:>7} req in {figures['seconds']:5.1f} s  {figures['rps']:7.0f} req/s  "
           f"p50 {figures['p50']:6.1f} ms  p95 {figures['p95']:6.1f} ms  p99 {figures['p99']:6.1f} ms  "
@@ -413,7 +457,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread) ; 1: sync workers")
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads per worker (granian: blocking threads; gunicorn: gthread, 1 for sync workers)")
     parser.add_argument("--sample", type=int, default=5_000, help="distinct ID numbers to look up")
     parser.add_argument("--cache-url", default="", help="CACHE_URL for the server (default: per-process memory)")
     parser.add_argument("--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python")
@@ -445,11 +491,12 @@ def main() -> None:
     access_log = ROOT / "var" / "bench-eligibility-access.log"
     access_log.parent.mkdir(exist_ok=True)
     access_log.unlink(missing_ok=True)
-    server = start_gunicorn(args.workers, access_log, args.cache_url, args.threads)
+    start = start_granian if args.server == "granian" else start_gunicorn
+    server = start(args.workers, access_log, args.cache_url, args.threads)
     try:
         Load(clients=args.clients, requests=min(600, args.requests), seconds=20,
              call=http_call(session, csrf, numbers, day)).run()  # warm each worker's caches and connections
-        cpu_before = workers_cpu_seconds(server)
+        cpu_before, postgres_before = workers_cpu_seconds(server), postgres_cpu_seconds()
         load_before = os.getloadavg()[0]
         if args.generator == "wrk":
             web = run_wrk(clients=args.clients, seconds=args.seconds, threads=args.wrk_threads, session=session,
@@ -458,20 +505,28 @@ def main() -> None:
             web = Load(clients=args.clients, requests=args.requests, seconds=args.seconds,
                        call=http_call(session, csrf, numbers, day)).run()
         web_cpu_ms = (workers_cpu_seconds(server) - cpu_before) / web["requests"] * 1000
+        postgres_after = postgres_cpu_seconds()
+        postgres_cpu_ms = (None if postgres_before is None or postgres_after is None
+                           else (postgres_after - postgres_before) / web["requests"] * 1000)
         paced = None
         if args.rate:
             time.sleep(2)  # let the saturation run's backlog drain
             paced = paced_load(clients=args.clients, rate=args.rate, seconds=args.seconds, session=session,
-                               csrf=csrf, numbers=numbers, day=day, reconnect=args.threads == 1)
+                               csrf=csrf, numbers=numbers, day=day,
+                               reconnect=args.server == "gunicorn" and args.threads == 1)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"CPU of the web workers per look-up: {web_cpu_ms:.2f} ms")
+    print(f"CPU of the web workers per look-up: {web_cpu_ms:.2f} ms"
+          + (f"; of PostgreSQL: {postgres_cpu_ms:.2f} ms" if postgres_cpu_ms is not None else ""))
     raw = Load(clients=args.clients, requests=args.requests, seconds=args.seconds, call=sql_call(numbers, day)).run()
 
     print()
-    kind = f"gthread × {args.threads}" if args.threads > 1 else "sync"
-    show(f"gunicorn {args.workers} workers ({kind}), {args.clients} clients, {args.generator}", web)
+    if args.server == "granian":
+        kind = f"{args.threads} blocking threads each"
+    else:
+        kind = f"gthread × {args.threads}" if args.threads > 1 else "sync"
+    show(f"{args.server} {args.workers} workers ({kind}), {args.clients} clients, {args.generator}", web)
     if paced:
         show(f"  the same, paced at {args.rate:.0f} req/s (open loop)", paced)
     show(f"raw SQL, one statement, {args.clients} clients", raw)

@@ -88,3 +88,65 @@ def test_whitenoise_serves_the_admin_static_files_with_debug_off(tmp_path, setti
         compressed = client.get(hashed, headers={"accept-encoding": "gzip"})
         assert compressed["Content-Encoding"] in ("gzip", "br")
         assert client.get("/static/admin/css/no-such-file.css").status_code == 404
+
+
+def _readme_web_command() -> list[str]:
+    """The web server's line of README.md's Production block, as a newcomer would copy it."""
+    import re
+    import shlex
+
+    from django.conf import settings
+
+    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Production", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    line = next(line for line in block.splitlines() if re.search(r"#\s*web\s*$", line))
+    return shlex.split(line.split("#", 1)[0])
+
+
+def test_the_production_web_server_serves_the_app(tmp_path):
+    """The README's web command, run as written (granian) after its collectstatic, answers the health check and
+    the login page (static files' hashed names and all) and logs both requests; only the address, port and
+    database differ."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    command = _readme_web_command()
+    assert command[0] == "granian", command
+    port = _closed_port()
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    command[0] = str(Path(sys.executable).with_name("granian"))
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("CELERY_BROKER_URL", "CACHE_URL", "DEBUG")}
+    env.update({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECURE_SSL_REDIRECT": "0",
+                "PYTHONUNBUFFERED": "1"})
+    root = Path(__file__).resolve().parents[2]
+    env["STATIC_ROOT"] = str(tmp_path / "static")
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=root, check=True)
+    server = subprocess.Popen(command, env=env, cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                    status, body = answer.status, answer.read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "the server did not answer within a minute"
+                time.sleep(0.3)
+        assert status == 200
+        assert b'"status": "ok"' in body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as answer:
+            assert answer.status == 200
+            assert "登录" in answer.read().decode()
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "GET /healthz" in output and "GET /admin/login/" in output, output  # the access log
