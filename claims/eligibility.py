@@ -22,7 +22,7 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from enrollment.admin.base import shown_id_number
@@ -213,12 +213,18 @@ def _ratio(value) -> str | None:
     return None if value is None else f"{value:.4f}"
 
 
+@lru_cache(maxsize=8)
+def _layer_names(language: str | None) -> dict[str, str]:
+    """The layers' names in a language, translated once per process rather than on every answer."""
+    return {code: str(label) for code, label in Layer.choices}
+
+
 def eligibility_json(result: Eligibility) -> dict:
     """What a hospital is told (SPEC §4.3): insured on the date, identity categories, the layers and tilts that
     apply, 先诊疗后付费 and what is left of the year's limits — with the masked ID number, never the name, the
     household, other personal data or what was paid."""
     enrollment = result.enrollment
-    layer_names = dict(Layer.choices)
+    layer_names = _layer_names(get_language())
     return {
         "found": True,
         "id_number": mask_id_number(result.person.id_number),
@@ -228,9 +234,9 @@ def eligibility_json(result: Eligibility) -> dict:
         "covered_from": enrollment.coverage_start.isoformat() if enrollment and enrollment.coverage_start else None,
         "covered_until": enrollment.coverage_end.isoformat() if enrollment and enrollment.coverage_end else None,
         "categories": [{"code": category.code, "name": category.name} for category in result.categories],
-        "layers": [{"code": code, "name": str(layer_names[code])} for code in result.layers],
+        "layers": [{"code": code, "name": layer_names[code]} for code in result.layers],
         "tilts": [
-            {"layer": tilt.layer, "layer_name": str(layer_names[tilt.layer]),
+            {"layer": tilt.layer, "layer_name": layer_names[tilt.layer],
              "category": tilt.category.code, "category_name": tilt.category.name,
              "deductible_reduction": _ratio(tilt.deductible_reduction), "ratio_plus": _ratio(tilt.ratio_plus),
              "ratio_floor": _ratio(tilt.ratio_floor), "cap_removed": tilt.cap_removed}

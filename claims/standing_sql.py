@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import DEFERRED
 from django.utils import timezone
 
 from enrollment.models import Enrollment, Identity, IdentityCategory, Person
@@ -74,19 +75,20 @@ def _insert_sql() -> str:
 
 def _cursor():
     """A cursor whose statements PostgreSQL prepares once per connection; Django's plain cursor elsewhere."""
-    if connection.vendor != "postgresql" or not settings.ELIGIBILITY_PREPARED_STATEMENTS:
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute read through django.db.connection is a proxy lookup
+    if db.vendor != "postgresql" or not settings.ELIGIBILITY_PREPARED_STATEMENTS:
+        return db.cursor()
     # What connection.cursor() does (health check, connect, wrap), with a server-side-binding cursor.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw = db.connection
     if raw.prepare_threshold is None:
         # Django's None turns preparing off on the connection, even when asked for. A threshold never reached
         # prepares only what asks for it: these statements. Django's own cursors bind client-side and never
         # prepare (psycopg's ClientCursor), so nothing else changes.
         raw.prepare_threshold = sys.maxsize
-    with connection.wrap_database_errors:
-        return connection._prepare_cursor(_PreparedCursor(raw))
+    with db.wrap_database_errors:
+        return db._prepare_cursor(_PreparedCursor(raw))
 
 
 try:
@@ -119,6 +121,14 @@ def _date(value):
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
+def _instance(model, **values):
+    """A model instance as a queryset builds one from a row: positionally (a third of the cost of keyword
+    arguments), every field the statement did not read deferred, so reading one later queries instead of showing
+    a default."""
+    return model.from_db(DEFAULT_DB_ALIAS, values, [values.get(field.attname, DEFERRED)
+                                                    for field in model._meta.concrete_fields])
+
+
 def standing(number: str, on_date: dt.date) -> Standing | None:
     """The standing of the person with this (normalised) ID number on `on_date`, or None when not on file."""
     global _STATEMENT
@@ -130,12 +140,12 @@ def standing(number: str, on_date: dt.date) -> Standing | None:
     if not rows:
         return None
     first = rows[0]
-    person = Person(pk=first[0], id_number=first[1], name=first[2], region_id=first[3])
+    person = _instance(Person, id=first[0], id_number=first[1], name=first[2], region_id=first[3])
     enrollment = None
     if first[4] is not None:
-        enrollment = Enrollment(pk=first[4], person_id=first[0], region_id=first[3], plan_year=first[5],
-                                coverage_start=_date(first[6]), coverage_end=_date(first[7]), scheme=first[8],
-                                status=EnrollmentStatus.INSURED)
+        enrollment = _instance(Enrollment, id=first[4], person_id=first[0], region_id=first[3], plan_year=first[5],
+                               coverage_start=_date(first[6]), coverage_end=_date(first[7]), scheme=first[8],
+                               status=EnrollmentStatus.INSURED)
     categories = tuple(dict.fromkeys(row[12] for row in rows if row[12] is not None))
     return Standing(person=person, enrollment=enrollment, category_ids=categories, basic_paid=_money(first[9]),
                     critical_paid=_money(first[10]), assistance_paid=_money(first[11]))

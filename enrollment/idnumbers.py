@@ -16,6 +16,7 @@ from stdnum.exceptions import InvalidComponent
 
 _ID18 = re.compile(r"^\d{17}[\dX]$")
 _ID15 = re.compile(r"^\d{15}$")
+_PLAIN18 = re.compile(r"[0-9]{17}[0-9X]")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ def convert_15_to_18(number15: str) -> str:
 
 def parse_id_number(raw: str) -> ParsedId:
     """Validate and normalise an ID number; raise ValidationError with a message a clerk can act on."""
-    number = ric.compact(str(raw or ""))
+    number = str(raw or "").strip().upper()
+    if not _PLAIN18.fullmatch(number):  # the usual 18 ASCII characters need no cleaning (stdnum's is per character)
+        number = ric.compact(number)
     converted_from = ""
     if _ID15.match(number):
         converted_from = number

@@ -58,3 +58,24 @@ def test_generated_numbers_always_validate(birth, sequence):
     parsed = parse_id_number(number)
     assert parsed.birth_date == birth
     assert parsed.sex == ("M" if sequence % 2 else "F")
+
+
+@pytest.mark.parametrize("raw", [
+    "11010519491231002X", " 11010519491231002x ", "１１０１０５１９４９１２３１００２X", "11010519491231002X\n",
+])
+def test_spellings_of_one_number_give_the_same_number(raw):
+    # Plain ASCII skips python-stdnum's per-character clean; other spellings still go through it.
+    assert parse_id_number(raw).number == "11010519491231002X"
+
+
+@given(st.text(alphabet="0123456789Xx １２", min_size=16, max_size=20))
+def test_the_plain_path_agrees_with_stdnum_compact(raw):
+    from stdnum.cn import ric
+
+    def outcome(text):
+        try:
+            return parse_id_number(text).number
+        except ValidationError as error:
+            return error.code
+
+    assert outcome(raw) == outcome(ric.compact(raw))
