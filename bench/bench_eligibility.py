@@ -1,4 +1,4 @@
-"""The eligibility look-up (资格确认) under the production server: granian, 3 workers × 2 threads, loopback, 32 clients.
+"""The eligibility look-up (资格确认) under the production server: granian, 2 workers × 2 threads, loopback, 32 clients.
 
 Target (issue 10 §5): ≥ 500 requests/s, p99 < 50 ms, no errors, on this 2-core machine; printed beside the same
 look-up as one raw SQL statement (psycopg, the same 32 clients, no Django), and with the queries one look-up runs.
@@ -6,7 +6,7 @@ look-up as one raw SQL statement (psycopg, the same 32 clients, no Django), and 
 Needs a database filled by ``manage.py seed_demo --persons N`` (see bench/README.md) and migrated to this code::
 
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_hospital
-    .venv/bin/python bench/bench_eligibility.py [--clients 32] [--seconds 60] [--workers 3] [--threads 2]
+    .venv/bin/python bench/bench_eligibility.py [--clients 32] [--seconds 60] [--workers 2] [--threads 2]
 
 The script links a benchmark hospital user (its rate limit raised for the run through ELIGIBILITY_RATE_LIMIT),
 starts the server on 127.0.0.1:8102 with an access log — granian as README.md's Production section runs it, or
@@ -456,7 +456,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads per worker (granian: blocking threads; gunicorn: gthread, 1 for sync workers)")

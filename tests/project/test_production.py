@@ -108,6 +108,7 @@ def test_the_production_web_server_serves_the_app(tmp_path):
     the login page (static files' hashed names and all) and logs both requests; only the address, port and
     database differ."""
     import os
+    import re
     import subprocess
     import sys
     import time
@@ -145,7 +146,12 @@ def test_the_production_web_server_serves_the_app(tmp_path):
         assert b'"status": "ok"' in body
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as answer:
             assert answer.status == 200
-            assert "登录" in answer.read().decode()
+            page = answer.read().decode()
+        assert "登录" in page
+        stylesheet = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', page).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{stylesheet}", timeout=5) as answer:
+            assert answer.status == 200  # WhiteNoise's file, streamed through the server
+            assert b"body" in answer.read()
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
