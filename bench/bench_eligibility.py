@@ -127,6 +127,8 @@ def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int 
     }
     if cache_url:
         env["CACHE_URL"] = cache_url
+    if not (ROOT / ".venv/bin/gunicorn").exists():
+        raise SystemExit("gunicorn is not in requirements.txt any more: .venv/bin/pip install gunicorn==27.0.1")
     command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", str(workers), "--bind",
                f"{HOST}:{PORT}", "--access-logfile", str(access_log), "--log-level", "warning"]
     if threads > 1:
