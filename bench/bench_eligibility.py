@@ -120,13 +120,17 @@ SERVER_ENV = {"DEBUG": "0", "ALLOWED_HOSTS": HOST, "SECURE_SSL_REDIRECT": "0", "
               "CSRF_COOKIE_SECURE": "0", "ELIGIBILITY_RATE_LIMIT": "100000000/m", "LOG_LEVEL": "WARNING"}
 
 
-def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int = 1) -> subprocess.Popen:
-    env = {
-        **os.environ, **SERVER_ENV,
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-local-development-only"),
-    }
+def server_env(cache_url: str) -> dict[str, str]:
+    """The web server's environment: this one, with SERVER_ENV and the cache the run asks for."""
+    env = {**os.environ, **SERVER_ENV,
+           "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-local-development-only")}
     if cache_url:
         env["CACHE_URL"] = cache_url
+    return env
+
+
+def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int = 1) -> subprocess.Popen:
+    env = server_env(cache_url)
     if not (ROOT / ".venv/bin/gunicorn").exists():
         raise SystemExit("gunicorn is not in requirements.txt any more: .venv/bin/pip install gunicorn==27.0.1")
     command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", str(workers), "--bind",
@@ -139,12 +143,7 @@ def start_gunicorn(workers: int, access_log: Path, cache_url: str, threads: int 
 
 
 def start_granian(workers: int, access_log: Path, cache_url: str, threads: int = 1) -> subprocess.Popen:
-    env = {
-        **os.environ, **SERVER_ENV,
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "django-insecure-local-development-only"),
-    }
-    if cache_url:
-        env["CACHE_URL"] = cache_url
+    env = server_env(cache_url)
     log_config = access_log.with_suffix(".logging.json")
     log_config.write_text(json.dumps({
         "version": 1, "disable_existing_loggers": False,
@@ -418,33 +417,31 @@ def profile_in_process(session: str, csrf: str, numbers: list[str], day: str, co
     stats.sort_stats("tottime").print_stats(25)
 
 
+def _stat(pid: str) -> tuple[str, float]:
+    """A process's command name and its CPU time (user + system) in seconds, from /proc/<pid>/stat."""
+    name, rest = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)
+    fields = rest.split()
+    return name.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def workers_cpu_seconds(server: subprocess.Popen) -> float:
     """CPU time (user + system) the server's worker processes have used: a figure the machine's load does not
     inflate the way wall time is inflated when other processes share the cores."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in children:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    return sum(_stat(pid)[1] for pid in children)
 
 
 def postgres_cpu_seconds() -> float | None:
     """CPU time of this machine's PostgreSQL processes (None when it runs elsewhere or /proc cannot tell)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    found = False
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    total, found = 0.0, False
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            name, rest = stat.read_text().split(") ", 1)
+            name, seconds = _stat(entry.name)
         except OSError:
             continue  # the process ended meanwhile
-        if name.endswith(("(postgres", "(postmaster")):
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-            found = True
-    return total / ticks if found else None
+        if name in ("postgres", "postmaster"):
+            total, found = total + seconds, True
+    return total if found else None
 
 
 def show(label: str, figures: dict) -> None:
