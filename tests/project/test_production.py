@@ -1,6 +1,14 @@
-"""The production pieces: health check, static files through WhiteNoise with DEBUG off."""
+"""The production pieces: health check, static files through WhiteNoise with DEBUG off, the web server."""
 
+import os
+import re
+import shlex
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -8,6 +16,8 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from config import health
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -53,8 +63,6 @@ def test_healthz_checks_a_configured_broker(settings):
 
 @pytest.mark.django_db
 def test_healthz_reaches_a_live_broker(settings):
-    import os
-
     from tests.conftest import require
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
@@ -92,12 +100,7 @@ def test_whitenoise_serves_the_admin_static_files_with_debug_off(tmp_path, setti
 
 def _readme_web_command() -> list[str]:
     """The web server's line of README.md's Production block, as a newcomer would copy it."""
-    import re
-    import shlex
-
-    from django.conf import settings
-
-    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("## Production", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     line = next(line for line in block.splitlines() if re.search(r"#\s*web\s*$", line))
     return shlex.split(line.split("#", 1)[0])
@@ -107,14 +110,6 @@ def test_the_production_web_server_serves_the_app(tmp_path):
     """The README's web command, run as written (granian) after its collectstatic, answers the health check and
     the login page (static files' hashed names and all) and logs both requests; only the address, port and
     database differ."""
-    import os
-    import re
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
     command = _readme_web_command()
     assert command[0] == "granian", command
     port = _closed_port()
@@ -125,11 +120,9 @@ def test_the_production_web_server_serves_the_app(tmp_path):
            if key not in ("CELERY_BROKER_URL", "CACHE_URL", "DEBUG")}
     env.update({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "127.0.0.1",
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECURE_SSL_REDIRECT": "0",
-                "PYTHONUNBUFFERED": "1"})
-    root = Path(__file__).resolve().parents[2]
-    env["STATIC_ROOT"] = str(tmp_path / "static")
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=root, check=True)
-    server = subprocess.Popen(command, env=env, cwd=root,
+                "STATIC_ROOT": str(tmp_path / "static"), "PYTHONUNBUFFERED": "1"})
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)
+    server = subprocess.Popen(command, env=env, cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
